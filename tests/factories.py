@@ -1,0 +1,60 @@
+"""Builders for tests: people, deployed test processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import definitions
+from engine.clock import Clock
+from engine.db import unit_of_work
+from engine.identity import SYSTEM, Actor, actor_for, create_user
+from engine.seed import seed_reference_data
+from engine.views import ProcessVersionView
+
+DATA = Path(__file__).parent / "data"
+ENGINE_DATA = DATA / "engine"
+
+# username: (roles, district)
+PEOPLE = {
+    "aigul": (["specialist"], "kostanay_city"),
+    "erzhan": (["specialist"], "kostanay_city"),
+    "rudny_spec": (["specialist"], "rudny_city"),
+    "maria": (["lawyer"], None),
+    "head": (["head"], None),
+    "admin": (["admin"], None),
+    "analyst": (["analyst"], None),
+}
+
+
+def make_people(sessions: sessionmaker[Session], clock: Clock) -> dict[str, Actor]:
+    actors = {}
+    with unit_of_work(sessions) as session:
+        seed_reference_data(session)
+        for username, (roles, district) in PEOPLE.items():
+            user = create_user(
+                session,
+                username=username,
+                password="correct horse battery",  # noqa: S106
+                full_name=username.title(),
+                roles=roles,
+                district_code=district,
+                now=clock.now(),
+            )
+            actors[username] = actor_for(user)
+    return actors
+
+
+def deploy_dir(
+    sessions: sessionmaker[Session], clock: Clock, path: Path = ENGINE_DATA, *names: str
+) -> list[ProcessVersionView]:
+    paths = [path / n for n in names] if names else [path]
+    if names and (path / "deadlines.yaml").exists():
+        paths.append(path / "deadlines.yaml")
+    bundle = definitions.read_paths(paths, forms_dir=path / "forms")
+    with unit_of_work(sessions) as session:
+        return definitions.deploy(session, bundle, actor=SYSTEM, now=clock.now())
+
+
+VALID_CHILD = {"child_name": "Аружан", "child_age": 6, "child_iin": "190515600016"}
