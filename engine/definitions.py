@@ -31,7 +31,6 @@ from engine.spiff.workflow import dump_spec_bundle
 from engine.spiff.xmlsafe import MAX_BYTES
 from engine.views import ProcessVersionView
 
-RULES_FILE = "deadlines.yaml"
 DEFINITION_SUFFIXES = (".bpmn", ".dmn")
 
 
@@ -40,15 +39,16 @@ class Bundle:
     """What a deployment is made of, as read from disk or an upload."""
 
     sources: list[SourceFile] = field(default_factory=list)
-    rules_name: str | None = None
-    rules_content: bytes | None = None
+    # (file name, content) of each deadline-rules file; a key may appear in only one.
+    rules_files: list[tuple[str, bytes]] = field(default_factory=list)
     forms_dir: Path | None = None
 
 
 def read_paths(paths: Iterable[Path], forms_dir: Path | None = None) -> Bundle:
     """Collect BPMN/DMN files (a folder means every such file below it) and the rules file.
 
-    A folder's ``deadlines.yaml`` is taken as the rules; so is a ``.yaml`` file named directly.
+    A folder's ``deadlines.yaml`` and ``deadlines-*.yaml`` files are taken as the rules; so
+    is a ``.yaml`` file named directly.
     """
     bundle = Bundle(forms_dir=forms_dir)
     for path in paths:
@@ -56,11 +56,10 @@ def read_paths(paths: Iterable[Path], forms_dir: Path | None = None) -> Bundle:
             for found in sorted(path.rglob("*")):
                 if found.suffix in DEFINITION_SUFFIXES and found.is_file():
                     bundle.sources.append(_source(found, path))
-            rules = path / RULES_FILE
-            if rules.is_file():
-                bundle.rules_name, bundle.rules_content = rules.name, _read(rules)
+            for rules in sorted(path.glob("deadlines*.yaml")):
+                bundle.rules_files.append((rules.name, _read(rules)))
         elif path.suffix in (".yaml", ".yml"):
-            bundle.rules_name, bundle.rules_content = path.name, _read(path)
+            bundle.rules_files.append((path.name, _read(path)))
         else:
             bundle.sources.append(_source(path, path.parent))
     return bundle
@@ -102,9 +101,18 @@ def check(bundle: Bundle, library: list[SourceFile] | None = None) -> Checked:
     problems.extend(parsed.problems)
 
     rules: dict[str, list[dict[str, Any]]] = {}
-    if bundle.rules_content is not None:
-        rules, rule_problems = parse_rules(bundle.rules_name or RULES_FILE, bundle.rules_content)
+    origin: dict[str, str] = {}
+    for rules_name, rules_content in bundle.rules_files:
+        found, rule_problems = parse_rules(rules_name, rules_content)
         problems.extend(rule_problems)
+        for key, versions in found.items():
+            if key in origin:
+                problems.append(
+                    Problem(rules_name, None, key, f"rule {key!r} is also in {origin[key]}")
+                )
+                continue
+            origin[key] = rules_name
+            rules[key] = versions
 
     forms: dict[str, tuple[str, bytes, dict[str, Any]]] = {}
     for process in parsed.processes.values():
@@ -126,7 +134,7 @@ def check(bundle: Bundle, library: list[SourceFile] | None = None) -> Checked:
                         process.file,
                         None,
                         task.bpmn_id,
-                        f"deadline rule {task.deadline_rule!r} is not in the rules file",
+                        f"deadline rule {task.deadline_rule!r} is not in the rules files",
                     )
                 )
     return Checked(parsed.processes, forms, rules, _unique(problems))
@@ -240,8 +248,8 @@ def deploy(
                 _add_file(deployment, name, _kind(name), by_name[name].content)
     for name, content, _schema in sorted(checked.forms.values(), key=lambda f: f[0]):
         _add_file(deployment, f"forms/{name}", "form", content)
-    if bundle.rules_content is not None:
-        _add_file(deployment, bundle.rules_name or RULES_FILE, "rules", bundle.rules_content)
+    for rules_name, rules_content in bundle.rules_files:
+        _add_file(deployment, rules_name, "rules", rules_content)
     session.add(deployment)
     session.flush()
 

@@ -236,6 +236,7 @@ class Unit:
                 row.status = "cancelled"
                 row.completed_at = self.now
                 self.event("task.cancelled", {"bpmn_id": row.bpmn_id}, row.task_guid)
+        case_fields = _case_fields(instance, self.workflow) if ready else {}
         for task in ready:
             if task.guid in known:
                 continue
@@ -253,6 +254,7 @@ class Unit:
                 deadline_rule=rule,
                 due_at=due_for(self.version.deadline_rules or {}, rule, self.now),
                 created_at=self.now,
+                **case_fields,
             )
             self.session.add(row)
             self.event(
@@ -277,6 +279,18 @@ class Unit:
                     instance_id=instance.id, message_name=name, business_key=instance.business_key
                 )
             )
+
+
+def _case_fields(instance: ProcessInstance, workflow: Any) -> dict[str, str | None]:
+    """What the inbox searches by: the case number (business key) and, by convention,
+    the process variables ``child_name`` and ``child_iin`` where a procedure has them."""
+    data = spiff.workflow_data(workflow)
+    name, iin = data.get("child_name"), data.get("child_iin")
+    return {
+        "case_number": instance.business_key,
+        "child_name": str(name)[:200] if isinstance(name, str) else None,
+        "child_iin": iin if isinstance(iin, str) and len(iin) == 12 else None,
+    }
 
 
 def instance_view(session: Session, instance: ProcessInstance) -> InstanceView:

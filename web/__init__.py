@@ -19,6 +19,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["qorgau.sessions"] = make_sessionmaker(engine)
 
+    from web.blueprints import all_blueprints
+
+    for blueprint in all_blueprints():
+        app.register_blueprint(blueprint)
+
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
         with app.extensions["qorgau.sessions"]() as session:

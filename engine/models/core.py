@@ -187,6 +187,11 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # Copied from the case when the task is created, so that searching the inbox by case
+    # number, child's name or IIN never loads a workflow (see runtime._case_fields).
+    case_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    child_name: Mapped[str | None] = mapped_column(String(200))
+    child_iin: Mapped[str | None] = mapped_column(String(12), index=True)
 
 
 class MessageSubscription(Base):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
+
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -165,6 +166,9 @@ def upgrade() -> None:
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('completed_by_id', sa.Integer(), nullable=True),
+    sa.Column('case_number', sa.String(length=64), nullable=True),
+    sa.Column('child_name', sa.String(length=200), nullable=True),
+    sa.Column('child_iin', sa.String(length=12), nullable=True),
     sa.ForeignKeyConstraint(['assignee_id'], ['app_user.id'], name=op.f('fk_human_task_assignee_id_app_user')),
     sa.ForeignKeyConstraint(['completed_by_id'], ['app_user.id'], name=op.f('fk_human_task_completed_by_id_app_user')),
     sa.ForeignKeyConstraint(['district_id'], ['district.id'], name=op.f('fk_human_task_district_id_district')),
@@ -174,6 +178,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.create_index('ix_human_task_assignee', ['assignee_id', 'status', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_human_task_case_number'), ['case_number'], unique=False)
+        batch_op.create_index(batch_op.f('ix_human_task_child_iin'), ['child_iin'], unique=False)
         batch_op.create_index(batch_op.f('ix_human_task_instance_id'), ['instance_id'], unique=False)
         batch_op.create_index('ix_human_task_queue', ['status', 'role', 'district_id', 'due_at'], unique=False)
 
@@ -222,6 +228,8 @@ def downgrade() -> None:
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.drop_index('ix_human_task_queue')
         batch_op.drop_index(batch_op.f('ix_human_task_instance_id'))
+        batch_op.drop_index(batch_op.f('ix_human_task_child_iin'))
+        batch_op.drop_index(batch_op.f('ix_human_task_case_number'))
         batch_op.drop_index('ix_human_task_assignee')
 
     op.drop_table('human_task')

@@ -81,7 +81,7 @@ def test_missing_form_and_rule_are_named(cli, sqlite_url, tmp_path):
     result = cli("validate", str(defs), "--forms", str(defs / "forms"))
     assert result.exit_code == 2
     assert "[legal_check] form 'test/legal' not found" in result.output
-    assert "[register] deadline rule 'test.register_term' is not in the rules file" in (
+    assert "[register] deadline rule 'test.register_term' is not in the rules files" in (
         result.output
     )
 
