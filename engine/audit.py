@@ -80,7 +80,8 @@ def _build(
     actor: Actor,
     event: PendingEvent,
     instance_id: int | None,
-) -> AuditEvent:
+) -> dict[str, Any]:
+    """The column values of one event, its hash computed over them."""
     detail = _canonical(event.detail)
     digest = event_hash(
         chain=chain,
@@ -94,30 +95,33 @@ def _build(
         detail=detail,
         prev_hash=prev,
     )
-    return AuditEvent(
-        chain=chain,
-        seq=seq,
-        at=at,
-        actor_id=actor.user_id,
-        actor=actor.username,
-        on_behalf_of=actor.on_behalf_of,
-        action=event.action,
-        instance_id=instance_id,
-        task_guid=event.task_guid,
-        detail=detail,
-        prev_hash=prev,
-        hash=digest,
-    )
+    return {
+        "chain": chain,
+        "seq": seq,
+        "at": at,
+        "actor_id": actor.user_id,
+        "actor": actor.username,
+        "on_behalf_of": actor.on_behalf_of,
+        "action": event.action,
+        "instance_id": instance_id,
+        "task_guid": event.task_guid,
+        "detail": detail,
+        "prev_hash": prev,
+        "hash": digest,
+    }
 
 
-def append_instance_events(
-    session: Session,
+def instance_event_rows(
     instance: ProcessInstance,
     actor: Actor,
     events: list[PendingEvent],
     at: datetime,
-) -> None:
-    """Append to the instance's chain and move its head; the caller's revision check guards it."""
+) -> list[dict[str, Any]]:
+    """The rows that append ``events`` to the instance's chain; moves the chain head.
+
+    The caller inserts them in the same transaction as the instance's revision-checked
+    update, so the chain and the case move together or not at all.
+    """
     chain = instance_chain(instance.id)
     seq, prev = instance.audit_seq, instance.audit_head or GENESIS
     rows = []
@@ -125,9 +129,9 @@ def append_instance_events(
         seq += 1
         row = _build(chain, seq, prev, at, actor, event, instance.id)
         rows.append(row)
-        prev = row.hash
-    session.add_all(rows)
+        prev = row["hash"]
     instance.audit_seq, instance.audit_head = seq, prev
+    return rows
 
 
 def append_system_event(
@@ -142,7 +146,9 @@ def append_system_event(
         .limit(1)
     ).first()
     seq, prev = (last[0], last[1]) if last else (0, GENESIS)
-    row = _build(SYSTEM_CHAIN, seq + 1, prev, at, actor, PendingEvent(action, detail), None)
+    row = AuditEvent(
+        **_build(SYSTEM_CHAIN, seq + 1, prev, at, actor, PendingEvent(action, detail), None)
+    )
     session.add(row)
     session.flush()
     return row

@@ -18,12 +18,13 @@ were, so a running case keeps the term it started under.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import yaml
 
-from engine.calendar import UNITS, Term, due_at, local_day
+from engine.calendar import UNITS, Term, WorkingCalendar, active, local_day
 from engine.errors import Problem
 
 Rule = dict[str, Any]
@@ -95,11 +96,59 @@ def rule_on(versions: list[Rule] | Rule | None, on: date) -> Rule | None:
     return None
 
 
-def due_for(rules: dict[str, Any], key: str | None, event: datetime) -> datetime | None:
-    """When the term named ``key`` that starts with ``event`` runs out, if the rule applies."""
+@dataclass(frozen=True)
+class Deadline:
+    """A computed due date with what explains it: the rule, its legal basis, the calendar."""
+
+    due_at: datetime
+    rule: str
+    basis: str
+    value: int
+    unit: str
+    calendar_version: str
+
+
+def deadline_for(
+    rules: dict[str, Any],
+    key: str | None,
+    event: datetime,
+    calendar: WorkingCalendar | None = None,
+) -> Deadline | None:
+    """The deadline of the term named ``key`` that starts with ``event``, if a rule applies.
+
+    Args:
+        rules: a process version's rules (key -> rule or list of rules in time).
+        key: the task's ``deadlineRule``; None or empty: no deadline.
+        event: when the term starts (the task's creation).
+        calendar: the calendar to count in (default: the active one).
+
+    Returns:
+        The due date with its basis and calendar version, or None when no rule version is in
+        force on the event's day.
+    """
     if not key:
         return None
     rule = rule_on(rules.get(key), local_day(event))
     if rule is None:
         return None
-    return due_at(event, Term(int(rule["value"]), str(rule["unit"])))
+    calendar = calendar or active()
+    term = Term(int(rule["value"]), str(rule["unit"]))
+    return Deadline(
+        due_at=calendar.due_at(event, term),
+        rule=key,
+        basis=str(rule.get("basis") or ""),
+        value=term.value,
+        unit=term.unit,
+        calendar_version=calendar.version,
+    )
+
+
+def due_for(
+    rules: dict[str, Any],
+    key: str | None,
+    event: datetime,
+    calendar: WorkingCalendar | None = None,
+) -> datetime | None:
+    """When the term named ``key`` that starts with ``event`` runs out, if the rule applies."""
+    deadline = deadline_for(rules, key, event, calendar)
+    return deadline.due_at if deadline else None

@@ -89,6 +89,8 @@ def validate_submission(
     errors = [FieldError(k, "unknown field") for k in sorted(data) if k not in declared]
     validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
+        if error.validator == "additionalProperties" and not error.path:
+            continue  # each extra field is already reported by name as "unknown field"
         errors.append(FieldError(_field_of(error), _message_of(error)))
     if errors:
         raise ValidationFailed(f"the form {form_key} has errors", _unique(errors))

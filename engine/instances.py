@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -67,7 +68,7 @@ def start_process(
 
     now = clock.now()
     spec, subprocess_specs = specs_of(version)
-    workflow = spiff.new_workflow(spec, subprocess_specs, clean)
+    workflow = spiff.new_workflow(spec, subprocess_specs, clean, clock=clock)
     instance = ProcessInstance(
         process_version_id=version.id,
         process_key=version.process_key,
@@ -230,11 +231,17 @@ def correlate_message(
     return instance_view(session, unit.instance)
 
 
-def due_timer_instances(session: Session, *, now: datetime, limit: int = 100) -> list[int]:
+def due_timer_instances(
+    session: Session, *, now: datetime, limit: int = 100, exclude: Collection[int] = ()
+) -> list[int]:
     """Instances whose next timer is due, oldest first.
 
-    On PostgreSQL the rows are locked with SKIP LOCKED, so that several workers each take
-    different instances and none fires a timer twice.
+    On PostgreSQL the rows are also claimed: locked with ``FOR UPDATE SKIP LOCKED`` until the
+    caller's transaction ends, so that several workers each take different instances. The
+    lock is the claim and lives exactly as long as the transaction: a worker that dies drops
+    it with its connection, and its instances stay due for the next worker. On SQLite, which
+    has one writer at a time, the revision check in ``Unit.save`` settles a race instead,
+    and ``fire_timers`` does nothing for an instance that another worker already fired.
     """
     stmt = (
         select(ProcessInstance.id)
@@ -243,23 +250,65 @@ def due_timer_instances(session: Session, *, now: datetime, limit: int = 100) ->
             ProcessInstance.next_timer_at <= now,
             ProcessInstance.status.in_(sorted(ACTIVE)),
         )
-        .order_by(ProcessInstance.next_timer_at)
+        .order_by(ProcessInstance.next_timer_at, ProcessInstance.id)
         .limit(limit)
     )
+    if exclude:
+        stmt = stmt.where(ProcessInstance.id.not_in(sorted(exclude)))
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt))
 
 
+def claim_due_timer(session: Session, *, instance_id: int, now: datetime) -> bool:
+    """Claim one instance whose timer is still due, for the rest of this transaction.
+
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED``: False when another worker holds it, or when it
+    is no longer due (another worker fired it and committed).
+    """
+    stmt = select(ProcessInstance.id).where(
+        ProcessInstance.id == instance_id,
+        ProcessInstance.next_timer_at.is_not(None),
+        ProcessInstance.next_timer_at <= now,
+        ProcessInstance.status.in_(sorted(ACTIVE)),
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.scalar(stmt) is not None
+
+
+# Catch-up bound: a cycle timer whose server was down fires its missed cycles one by one,
+# at most this many in one command (the rest in the next round).
+MAX_TIMER_ROUNDS = 100
+
+
 def fire_timers(
     session: Session, *, instance_id: int, clock: Clock | None = None, actor: Actor = SYSTEM
 ) -> InstanceView:
-    """Fire the due timers of one instance and run it to its next wait state."""
-    unit = Unit.open(session, instance_id, actor=actor, clock=clock, load=True)
-    if unit.instance.status not in ACTIVE:
-        return instance_view(session, unit.instance)
+    """Fire the due timers of one instance and run it to its next wait state.
+
+    Nothing happens (no state change, no audit event) when no timer of the instance is due
+    by ``clock``: another worker fired it first, or it was moved. A cycle timer that missed
+    several cycles fires each of them, in order.
+    """
+    unit = Unit.open(session, instance_id, actor=actor, clock=clock, load=False)
     before = unit.instance.next_timer_at
-    unit.apply(lambda: spiff.run_engine(unit.workflow))
-    unit.event("timers.fired", {"due_at": before})
+    if unit.instance.status not in ACTIVE or before is None or before > unit.now:
+        return instance_view(session, unit.instance)
+    workflow = unit.load()
+    fired = []
+    due: datetime | None = before
+    for _ in range(MAX_TIMER_ROUNDS):
+        if due is None or due > unit.now:
+            break
+        fired.append(due)
+        failure = unit.apply(lambda: spiff.run_engine(workflow))
+        if failure is not None:
+            break
+        after = spiff.next_timer_at(workflow)
+        if after == due:
+            break  # nothing moved (a timer SpiffWorkflow will not fire): no busy loop
+        due = after
+    unit.event("timers.fired", {"due_at": before, "rounds": len(fired)})
     unit.save()
     return instance_view(session, unit.instance)

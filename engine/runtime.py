@@ -20,18 +20,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit
+from engine.calendar import WorkingCalendar
+from engine.calendar_overrides import load_calendar
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.db import is_postgres
-from engine.deadlines import due_for
+from engine.deadlines import deadline_for
 from engine.errors import Conflict, InvalidTransition, NotFound
 from engine.identity import Actor
 from engine.models import (
+    AuditEvent,
     HumanTask,
     Incident,
     MessageSubscription,
@@ -75,17 +77,32 @@ class Unit:
     clock: Clock
     instance: ProcessInstance
     version: ProcessVersion
-    workflow: Any = None
+    _workflow: Any = None
     events: list[audit.PendingEvent] = field(default_factory=list)
     # guid -> user id of tasks this command completed (so their rows say "completed").
     completed: dict[str, int | None] = field(default_factory=dict)
     # Set when a step of this command failed: the case is in error even if SpiffWorkflow
     # left no task in its ERROR state (a bad timer value fails outside any task's run).
     failed: bool = False
+    # Inbox rows to insert after the revision-checked UPDATE (see ``save``).
+    _new_tasks: list[dict[str, Any]] = field(default_factory=list)
     now: datetime = field(init=False)
+    _calendar: WorkingCalendar | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.now = self.clock.now()
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar in force, read from the database when a due date needs
+        it (one small query), so that the version stored with a due date is the current one.
+
+        Scripts' working-day helpers use the calendar this process loaded last; the scheduler
+        reloads it every minute (engine/calendar.py, "Active calendar").
+        """
+        if self._calendar is None:
+            self._calendar = load_calendar(self.session)
+        return self._calendar
 
     # --- opening ------------------------------------------------------------------------
 
@@ -119,9 +136,25 @@ class Unit:
         version = load_version(session, instance.process_version_id)
         unit = cls(session, actor, clock or SYSTEM_CLOCK, instance, version)
         if load:
-            spec, subprocess_specs = specs_of(version)
-            unit.workflow = spiff.load_workflow(instance.state_json, spec, subprocess_specs)
+            unit.load()
         return unit
+
+    def load(self) -> Any:
+        """Restore the workflow (once): commands that only touch inbox rows never need it."""
+        if self._workflow is None:
+            spec, subprocess_specs = specs_of(self.version)
+            self._workflow = spiff.load_workflow(
+                self.instance.state_json, spec, subprocess_specs, clock=self.clock
+            )
+        return self._workflow
+
+    @property
+    def workflow(self) -> Any:
+        return self._workflow
+
+    @workflow.setter
+    def workflow(self, value: Any) -> None:
+        self._workflow = value
 
     # --- acting -------------------------------------------------------------------------
 
@@ -168,8 +201,7 @@ class Unit:
     def save(self) -> None:
         """Write everything this command changed, or raise ``Conflict`` and write nothing."""
         instance, wf = self.instance, self.workflow
-        # No autoflush: the one flush below is where the revision-checked UPDATE happens,
-        # so a lost race always surfaces here, as a Conflict.
+        instance_id = instance.id  # readable after a failed write has expired the row
         with self.session.no_autoflush:
             if wf is not None:
                 instance.state_json = spiff.save_workflow(wf)
@@ -181,20 +213,24 @@ class Unit:
                 self._sync_tasks()
                 self._sync_messages()
             instance.updated_at = self.now
-            audit.append_instance_events(self.session, instance, self.actor, self.events, self.now)
+            audit_rows = audit.instance_event_rows(instance, self.actor, self.events, self.now)
         self.events = []
-        instance_id = instance.id  # readable after a failed flush has expired the row
         try:
+            # The instance UPDATE carries the revision check and goes first: a writer that
+            # lost the race stops here, before it inserts anything.
             self.session.flush()
-        except (StaleDataError, IntegrityError) as exc:
-            # StaleDataError: the revision check matched no row. IntegrityError on the audit
-            # chain: the other writer's events took the same places in the chain first.
-            if isinstance(exc, IntegrityError) and "audit_event" not in str(exc.orig):
-                raise
+        except StaleDataError as exc:
             raise Conflict(
                 f"case {instance_id} was changed by someone else at the same time; reload it",
                 instance_id=instance_id,
             ) from exc
+        # Core executemany for rows written once: the ORM's per-object bookkeeping would be
+        # most of a step's cost.
+        if self._new_tasks:
+            self.session.execute(insert(HumanTask), self._new_tasks)
+            self._new_tasks = []
+        if audit_rows:
+            self.session.execute(insert(AuditEvent), audit_rows)
 
     def _derive_status(self) -> None:
         instance, wf = self.instance, self.workflow
@@ -237,11 +273,17 @@ class Unit:
                 row.completed_at = self.now
                 self.event("task.cancelled", {"bpmn_id": row.bpmn_id}, row.task_guid)
         case_fields = _case_fields(instance, self.workflow) if ready else {}
+        new_rows = []
         for task in ready:
             if task.guid in known:
                 continue
             rule = task.properties.get("deadlineRule") or None
-            row = HumanTask(
+            deadline = (
+                deadline_for(self.version.deadline_rules or {}, rule, self.now, self.calendar)
+                if rule
+                else None
+            )
+            row = dict(
                 instance_id=instance.id,
                 task_guid=task.guid,
                 bpmn_id=task.bpmn_id,
@@ -252,20 +294,32 @@ class Unit:
                 status="ready",
                 form_key=task.properties.get("formKey") or None,
                 deadline_rule=rule,
-                due_at=due_for(self.version.deadline_rules or {}, rule, self.now),
+                due_at=deadline.due_at if deadline else None,
+                deadline_basis=deadline.basis if deadline else None,
+                calendar_version=deadline.calendar_version if deadline else None,
                 created_at=self.now,
                 **case_fields,
             )
-            self.session.add(row)
+            new_rows.append(row)
             self.event(
                 "task.created",
-                {"bpmn_id": task.bpmn_id, "role": row.role, "due_at": row.due_at},
+                {
+                    "bpmn_id": task.bpmn_id,
+                    "role": row["role"],
+                    "due_at": row["due_at"],
+                    "deadline_basis": row["deadline_basis"],
+                    "calendar_version": row["calendar_version"],
+                },
                 task.guid,
             )
+        self._new_tasks.extend(new_rows)
 
     def _sync_messages(self) -> None:
         instance = self.instance
         wanted = set() if instance.status in ENDED else spiff.waiting_message_names(self.workflow)
+        if wanted == set(instance.waiting_messages or ()):
+            return
+        instance.waiting_messages = sorted(wanted)
         rows = self.session.scalars(
             select(MessageSubscription).where(MessageSubscription.instance_id == instance.id)
         ).all()
@@ -300,10 +354,12 @@ def instance_view(session: Session, instance: ProcessInstance) -> InstanceView:
         .where(HumanTask.instance_id == instance.id, HumanTask.status == "ready")
         .order_by(HumanTask.id)
     ).all()
-    incident = session.scalars(
-        select(Incident)
-        .where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
-        .order_by(Incident.id.desc())
-        .limit(1)
-    ).first()
+    incident = None
+    if instance.status == "error":
+        incident = session.scalars(
+            select(Incident)
+            .where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
+            .order_by(Incident.id.desc())
+            .limit(1)
+        ).first()
     return InstanceView.of(instance, version, list(ready), incident)

@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 
 from engine import forms
 from engine.clock import Clock
-from engine.errors import FieldError, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from engine.db import is_postgres
+from engine.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
 from engine.identity import Actor
 from engine.models import HumanTask, ProcessInstance, User
 from engine.runtime import ACTIVE, Unit, load_version
@@ -88,8 +96,10 @@ def _open(
         expected_revision=expected_revision,
         load=load,
     )
-    # Re-read the task under the instance lock: it may have changed while we waited.
-    session.refresh(row)
+    if is_postgres(session):
+        # We may have waited for the row lock: re-read the task as the winner left it.
+        # (SQLite takes no lock here; the revision check at save time catches a race.)
+        session.refresh(row)
     _require_ready(session, row)
     unit.require_status(ACTIVE, f"work on task {row.id}")
     return unit
@@ -209,14 +219,18 @@ def complete_task(
             raise Forbidden(f"{actor.username} may not work on tasks of role {row.role}")
     else:
         _require_ready(session, row)
-    version = load_version(session, _version_id(session, row))
-    schema = (version.forms or {}).get(row.form_key) if row.form_key else None
+    unit = _open(session, row, actor, clock, expected_revision, load=False)
+    schema = (unit.version.forms or {}).get(row.form_key) if row.form_key else None
     clean = forms.validate_submission(row.form_key, schema, data)
-
-    unit = _open(session, row, actor, clock, expected_revision, load=True)
+    unit.load()
     task = spiff.find_task(unit.workflow, row.task_guid)
     if task is None or not spiff.is_ready_manual(task):
-        raise InvalidTransition(f"task {row.id} is not ready in the process", task_id=row.id)
+        # The inbox row said ready but the case has moved on: another writer completed it
+        # in the meantime (SQLite reads take no lock). Reload and look again.
+        raise Conflict(
+            f"task {row.id} was completed or changed by someone else meanwhile; reload it",
+            task_id=row.id,
+        )
     if row.assignee_id is None:
         row.assignee_id, row.claimed_at = actor.user_id, unit.now
         unit.event("task.claimed", {"bpmn_id": row.bpmn_id}, row.task_guid)
@@ -270,7 +284,10 @@ def allowed_actions(session: Session, *, task_id: int, actor: Actor) -> frozense
     if row.assignee_id is None and _may_work_on(actor, row):
         actions.update({"claim", "complete"})
     if mine:
-        actions.update({"release", "complete"})
+        actions.add("release")
+        # complete_task also requires the role: a claimant who lost it may only release.
+        if _may_work_on(actor, row):
+            actions.add("complete")
     if row.assignee_id is not None and not mine and actor.is_lead:
         actions.add("release")
     if actor.is_lead:

@@ -7,10 +7,13 @@ input is refused and 1 when a check fails.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import Engine
@@ -87,11 +90,37 @@ def _init(engine: Engine, demo: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the web application (gunicorn)."""
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Run the scheduler's jobs in this server (off when separate `qorgau worker`s do).",
+)
+def serve(host: str, port: int, workers: int, scheduler: bool) -> None:
+    """Serve the web application (gunicorn), with the scheduler's jobs."""
     from gunicorn.app.base import BaseApplication
 
     from web import create_app
+
+    jobs: dict[str, Any] = {}
+
+    def when_ready(_server: Any) -> None:
+        # One scheduler for the whole server, in a child process of its own: gunicorn
+        # forks its web workers from the master, and a master running scheduler threads
+        # forks workers that can hang on locks those threads held.
+        if scheduler:
+            jobs["worker"] = subprocess.Popen(  # noqa: S603 - our own command, no shell
+                [sys.executable, "-m", "web.cli", "worker"]
+            )
+
+    def on_exit(_server: Any) -> None:
+        worker = jobs.get("worker")
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -99,6 +128,8 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("threads", 4)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("when_ready", when_ready)
+            self.cfg.set("on_exit", on_exit)
 
         def load(self):  # type: ignore[no-untyped-def]
             return create_app()
@@ -250,3 +281,159 @@ def versions_cmd(process_key: str | None) -> None:
     with _session() as session:
         for v in definitions.list_versions(session, process_key):
             click.echo(f"{v.process_key}\tv{v.version}\t{v.deployed_at:%Y-%m-%d %H:%M}\t{v.name}")
+
+
+# --- legal time: the calendar, the scheduler's worker ----------------------------------------
+
+_UNITS = {"working-days": "working_days", "days": "calendar_days", "hours": "hours"}
+
+
+def _parse_moment(text: str) -> datetime:
+    """A date or date-time; without a zone it is the Department's (Asia/Qostanay)."""
+    from engine.calendar import DEPARTMENT_TZ
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{text}: not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=DEPARTMENT_TZ)
+    return moment
+
+
+@main.group("calendar")
+def calendar_group() -> None:
+    """Kazakhstan's working-day calendar and its overrides (transfer decrees, Kurban Ait)."""
+
+
+@calendar_group.command("list")
+@click.option("--year", type=int, help="Only this year's overrides.")
+def calendar_list(year: int | None) -> None:
+    """List the overrides: date, kind, reason, legal act, what the package says."""
+    from engine.calendar_overrides import list_overrides, load_calendar
+
+    with _session() as session:
+        rows = list_overrides(session, year=year)
+        version = load_calendar(session).version
+    for o in rows:
+        click.echo(f"{o.day.isoformat()}\t{o.kind}\t{o.reason}\t{o.legal_act}\t{o.package_says}")
+    click.echo(f"calendar {version}", err=True)
+
+
+@calendar_group.command("add")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.argument("kind", type=click.Choice(["holiday", "working_day", "working-day"]))
+@click.option("--reason", required=True, help="Why, e.g. 'Kurban Ait 2027'.")
+@click.option("--legal-act", required=True, help="The decree or announcement.")
+def calendar_add(day: datetime, kind: str, reason: str, legal_act: str) -> None:
+    """Declare DAY a holiday or a working day."""
+    from engine.calendar_overrides import add_override, load_calendar
+
+    try:
+        with _session() as session:
+            add_override(
+                session,
+                actor=identity.SYSTEM,
+                day=day.date(),
+                kind=kind.replace("-", "_"),
+                reason=reason,
+                legal_act=legal_act,
+                now=SYSTEM_CLOCK.now(),
+            )
+            version = load_calendar(session).version
+    except EngineError as exc:
+        _fail(str(exc))
+    click.echo(f"{day.date().isoformat()} is now a {kind.replace('_', ' ')}; calendar {version}")
+
+
+@calendar_group.command("remove")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+def calendar_remove(day: datetime) -> None:
+    """Remove DAY's override; the package's calendar applies again."""
+    from engine.calendar_overrides import load_calendar, remove_override
+
+    try:
+        with _session() as session:
+            remove_override(session, actor=identity.SYSTEM, day=day.date(), now=SYSTEM_CLOCK.now())
+            version = load_calendar(session).version
+    except EngineError as exc:
+        _fail(str(exc))
+    click.echo(f"override of {day.date().isoformat()} removed; calendar {version}")
+
+
+@calendar_group.command("due")
+@click.argument("start")
+@click.argument("value", type=int)
+@click.argument("unit")
+def calendar_due(start: str, value: int, unit: str) -> None:
+    """When a term of VALUE UNIT from START runs out (UNIT: working-days, days, hours).
+
+    Prints three lines, for people and scripts alike: the due moment in Asia/Qostanay (ISO
+    8601), the same in UTC, and the calendar version that counted it.
+    """
+    from engine.calendar import DEPARTMENT_TZ, Term
+    from engine.calendar_overrides import load_calendar
+
+    if unit not in _UNITS:
+        _fail(f"{unit}: unknown unit; use one of {', '.join(_UNITS)}")
+    moment = _parse_moment(start)
+    with _session() as session:
+        calendar = load_calendar(session)
+    try:
+        due = calendar.due_at(moment, Term(value, _UNITS[unit]))
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(due.astimezone(DEPARTMENT_TZ).isoformat())
+    click.echo(due.astimezone(UTC).isoformat())
+    click.echo(f"calendar {calendar.version}")
+
+
+def _scheduler_settings() -> Any:
+    from engine.notifications import SmtpSettings
+    from engine.scheduler import Settings
+
+    return Settings(smtp=SmtpSettings.from_env())
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every job once and exit (cron, scripts).")
+def worker(once: bool) -> None:
+    """Run the scheduler's jobs: BPMN timers, reminders, overdue, escalations, e-mail.
+
+    Start as many as you like, on any hosts sharing the PostgreSQL database: they claim
+    work with row locks and never fire a timer twice.
+    """
+    import logging
+
+    from engine import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    engine = scheduler.worker_engine()
+    sessions = make_sessionmaker(engine)
+    settings = _scheduler_settings()
+    try:
+        if once:
+            fired = scheduler.fire_due_timers(sessions)
+            follow = scheduler.follow_deadlines(sessions, settings=settings)
+            sent = scheduler.send_emails(sessions, settings=settings)
+            click.echo(f"timers fired: {len(fired.fired)}; {follow}; e-mails sent: {sent}")
+            return
+        click.echo("qorgau worker: scheduler running (Ctrl+C stops)")
+        scheduler.build_scheduler(sessions, settings=settings, blocking=True).start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+
+
+from web import orders_cli  # noqa: E402 - the head's orders and the Department's keys
+
+orders_cli.add_to(main)
+
+from web.tokens_cli import tokens  # noqa: E402 - personal API tokens
+
+main.add_command(tokens)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,14 @@ models with the migrated schema). A new area adds its module here so that the me
 knows every table.
 """
 
+from engine.models import (
+    cases,  # noqa: F401 - case files and API tokens
+    orders,  # noqa: F401 - orders of the head, registers, delegations
+    studio,  # noqa: F401 - the analysts' studio: definition drafts
+    workspace,  # noqa: F401 - drafts, saved filters, absences, brake
+)
 from engine.models.base import Base, UTCDateTime
+from engine.models.calendar import CalendarOverride, Notification
 from engine.models.core import (
     AuditEvent,
     Deployment,
@@ -24,12 +31,14 @@ from engine.models.core import (
 __all__ = [
     "AuditEvent",
     "Base",
+    "CalendarOverride",
     "Deployment",
     "DeploymentFile",
     "District",
     "HumanTask",
     "Incident",
     "MessageSubscription",
+    "Notification",
     "ProcessInstance",
     "ProcessVersion",
     "Role",

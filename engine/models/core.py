@@ -119,7 +119,8 @@ class ProcessVersion(Base):
     name: Mapped[str] = mapped_column(String(255))
     content_hash: Mapped[str] = mapped_column(String(64))
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"))
-    spec_json: Mapped[str] = mapped_column(Text)
+    # Loaded only when the spec cache misses: it is the largest column and rarely needed.
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     forms: Mapped[dict] = mapped_column(JSON, default=dict)
     deadline_rules: Mapped[dict] = mapped_column(JSON, default=dict)
     # Roles allowed to start it (from the start event's lane); empty: anyone signed in.
@@ -154,6 +155,8 @@ class ProcessInstance(Base):
     # The head of this instance's audit chain, kept under the instance's revision check.
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
     audit_head: Mapped[str] = mapped_column(String(64), default="")
+    # Names of the messages it waits for, so that subscriptions are rewritten only on change.
+    waiting_messages: Mapped[list] = mapped_column(JSON, default=list)
 
     # Optimistic concurrency: every UPDATE says "WHERE revision = <the one I read>"; when
     # another writer got there first SQLAlchemy raises StaleDataError (a Conflict to us).
@@ -183,6 +186,14 @@ class HumanTask(Base):
     form_key: Mapped[str | None] = mapped_column(String(255))
     deadline_rule: Mapped[str | None] = mapped_column(String(255))
     due_at: Mapped[datetime | None]
+    # Why the task is due then: the rule's legal basis, and the calendar that counted the
+    # days (engine/calendar.py), so the inbox can explain a due date without a workflow.
+    deadline_basis: Mapped[str | None] = mapped_column(String(500))
+    calendar_version: Mapped[str | None] = mapped_column(String(64))
+    # Deadline follow-up done by the scheduler (engine/scheduler.py), each once.
+    reminded_at: Mapped[datetime | None]
+    overdue_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import math
 import operator
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
-import holidays
 from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
@@ -31,6 +29,7 @@ from RestrictedPython.Guards import (
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
+from engine import calendar as legal_calendar
 from engine.errors import ValidationFailed
 from engine.iin import IinInfo, is_valid_iin, validate_iin
 
@@ -151,17 +150,46 @@ def add_days(day: date | str, days: int) -> date:
         raise ValueError("add_days: the result is outside the calendar") from None
 
 
-# The holidays object computes a year's holidays on first use and caches them, mutating itself;
-# threads evaluating expressions in one process must not do that concurrently.
-_CALENDAR = holidays.country_holidays("KZ")
-_CALENDAR_LOCK = threading.Lock()
+# The working-day calendar is engine/calendar.py's, one implementation for due dates and for
+# scripts: the package's KZ calendar with the administrator's overrides (transfer decrees,
+# Kurban Ait). Scripts count with the *active* calendar. In the web or scheduler process that is
+# the calendar the process loaded last from the database. A sandbox worker process has no
+# database: the pool sends the active calendar's overrides with every call (a few dozen dates,
+# well under a kilobyte) and the worker activates them for that call only (``using_calendar``).
+# Sending them each time, rather than pushing versions to long-lived workers, means a worker
+# can never count with a calendar older than its caller's, and a replaced worker needs no
+# state to catch up on.
+_WIRE_CACHE: dict[tuple[tuple[str, str], ...], legal_calendar.WorkingCalendar] = {}
+
+
+def calendar_wire() -> list[list[str]]:
+    """The active calendar's overrides, as the pool sends them to a worker."""
+    return legal_calendar.active().to_wire()
+
+
+@contextmanager
+def using_calendar(wire: list[list[str]] | None) -> Iterator[None]:
+    """Inside a worker: count working days with the caller's overrides during one call."""
+    if wire is None:
+        yield
+        return
+    key = tuple((str(day), str(kind)) for day, kind in wire)
+    calendar = _WIRE_CACHE.get(key)
+    if calendar is None:
+        calendar = legal_calendar.WorkingCalendar.from_wire(key)
+        if len(_WIRE_CACHE) > 8:
+            _WIRE_CACHE.clear()
+        _WIRE_CACHE[key] = calendar
+    with legal_calendar.using(calendar):
+        yield
 
 
 def is_working_day(day: date | str) -> bool:
     """Tell whether a date is a working day in Kazakhstan.
 
     Weekends and public holidays (with their moved days off) are not working days; a Saturday or
-    Sunday that a government transfer decree made a working day is one.
+    Sunday that a government transfer decree made a working day is one; the administrator's
+    overrides come first.
 
     Args:
         day: the date.
@@ -169,9 +197,7 @@ def is_working_day(day: date | str) -> bool:
     Returns:
         True for a working day.
     """
-    checked = _as_date(day)
-    with _CALENDAR_LOCK:
-        return bool(_CALENDAR.is_working_day(checked))
+    return legal_calendar.active().is_working_day(_as_date(day))
 
 
 def add_working_days(day: date | str, days: int) -> date:
@@ -195,16 +221,10 @@ def add_working_days(day: date | str, days: int) -> date:
     remaining = _as_int(days, "days")
     if abs(remaining) > MAX_WORKING_DAYS:
         raise ValueError(f"add_working_days: at most {MAX_WORKING_DAYS} days either way")
-    step = timedelta(days=1 if remaining > 0 else -1)
-    remaining = abs(remaining)
     try:
-        while remaining:
-            current += step
-            if is_working_day(current):
-                remaining -= 1
+        return legal_calendar.active().add_working_days(current, remaining)
     except OverflowError:
         raise ValueError("add_working_days: the result is outside the calendar") from None
-    return current
 
 
 def age_on(birth_date: date | str, on_date: date | str) -> int:

@@ -173,7 +173,12 @@ def run_code(request: dict[str, Any]) -> dict[str, Any]:
     Public so the worker protocol can be tested without processes; the pool is the only caller
     in production.
     """
-    from engine.sandbox.helpers import SandboxLimitError, frozen_now, sandbox_globals
+    from engine.sandbox.helpers import (
+        SandboxLimitError,
+        frozen_now,
+        sandbox_globals,
+        using_calendar,
+    )
 
     op = request["op"]
     compiled = (
@@ -186,7 +191,7 @@ def run_code(request: dict[str, Any]) -> dict[str, Any]:
     try:
         variables = {name: from_wire(value) for name, value in raw_vars.items()}
         namespace = sandbox_globals(variables)
-        with frozen_now(moment):
+        with frozen_now(moment), using_calendar(request.get("calendar")):
             if op == "evaluate":
                 value = eval(compiled.code, namespace)  # noqa: S307 - restricted bytecode
                 return {"ok": True, "value": to_wire(value, "the expression's value")}
@@ -525,6 +530,8 @@ class SandboxPool:
     def _call(
         self, op: str, code: CompiledCode, variables: dict[str, Any], now: datetime | None
     ) -> dict[str, Any]:
+        from engine.sandbox.helpers import calendar_wire
+
         sent: dict[str, Any] = {}
         for name in code.names_read:
             if name in variables and not name.startswith("_"):
@@ -537,6 +544,8 @@ class SandboxPool:
             "source": code.source,
             "variables": sent,
             "now": now.isoformat() if now is not None else None,
+            # The caller's working-day calendar: workers have no database (helpers.py).
+            "calendar": calendar_wire(),
         }
         payload = _dumps(request)
         worker: _Worker | None = self._acquire()

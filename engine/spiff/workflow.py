@@ -37,14 +37,17 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
+from engine.clock import Clock
 from engine.errors import ScriptError
 from engine.sandbox.environment import make_script_engine
 from engine.spiff.compaction import compact
+from engine.spiff.timers import with_clocked_timers
 
 SERIALIZER_VERSION = "1.5"
 
@@ -87,7 +90,8 @@ def _register_data_types(registry: Any) -> None:
 
 
 def _state_serializer() -> BpmnWorkflowSerializer:
-    config = dict(SPIFF_CONFIG)
+    # Timers restore as the clocked classes (engine/spiff/timers.py), same type names.
+    config = with_clocked_timers(SPIFF_CONFIG)
     config[BpmnWorkflow] = _StateOnlyConverter
     registry = BpmnWorkflowSerializer.configure(config)
     _register_data_types(registry)
@@ -95,7 +99,7 @@ def _state_serializer() -> BpmnWorkflowSerializer:
 
 
 def _spec_registry() -> Any:
-    registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+    registry = BpmnWorkflowSerializer.configure(with_clocked_timers(SPIFF_CONFIG))
     _register_data_types(registry)
     return registry
 
@@ -154,32 +158,58 @@ class SpecCache:
 SPEC_CACHE = SpecCache()
 
 
-def new_workflow(spec: Any, subprocess_specs: dict[str, Any], data: dict[str, Any]) -> BpmnWorkflow:
-    """A fresh instance with ``data`` seeded where scripts can see it (the root task)."""
-    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=make_script_engine())
+def new_workflow(
+    spec: Any,
+    subprocess_specs: dict[str, Any],
+    data: dict[str, Any],
+    *,
+    clock: Clock | None = None,
+) -> BpmnWorkflow:
+    """A fresh instance with ``data`` seeded where scripts can see it (the root task).
+
+    ``clock`` drives the instance's timers and ``now()``/``today()`` in its scripts.
+    """
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=make_script_engine(clock=clock))
     workflow.task_tree.data.update(data)
     return workflow
 
 
-def load_workflow(state_json: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+def restore_state(state_json: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+    """Rebuild a workflow from its state-only JSON against an already-built spec."""
+    _loading.specs = (spec, subprocess_specs)
+    try:
+        return _STATE.deserialize_json(state_json)
+    finally:
+        _loading.specs = None
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """The state-only JSON of a workflow (no spec), as stored on its instance row."""
+    return _STATE.serialize_json(workflow)
+
+
+def load_workflow(
+    state_json: str,
+    spec: Any,
+    subprocess_specs: dict[str, Any],
+    *,
+    clock: Clock | None = None,
+) -> BpmnWorkflow:
     """Restore an instance, with the restricted script engine attached.
 
     The script engine is not part of the serialized state: a restored workflow would
-    otherwise run scripts with SpiffWorkflow's default, unrestricted ``exec``.
+    otherwise run scripts with SpiffWorkflow's default, unrestricted ``exec``. It also
+    carries ``clock``, which the instance's timers read (engine/spiff/timers.py).
     """
-    _loading.specs = (spec, subprocess_specs)
-    try:
-        workflow = _STATE.deserialize_json(state_json)
-    finally:
-        _loading.specs = None
-    workflow.script_engine = make_script_engine()
+    workflow = restore_state(state_json, spec, subprocess_specs)
+    workflow.script_engine = make_script_engine(clock=clock)
     return workflow
 
 
 def save_workflow(workflow: BpmnWorkflow) -> str:
     """Compact finished history out of the tree, then serialize the state (no spec)."""
     compact(workflow)
-    return _STATE.serialize_json(workflow)
+    return dump_state(workflow)
 
 
 # --- running ----------------------------------------------------------------------------
@@ -261,9 +291,10 @@ def retry_failed(workflow: BpmnWorkflow) -> StepFailure | None:
 
 
 def find_task(workflow: BpmnWorkflow, task_guid: str) -> SpiffTask | None:
+    """The task with this id, or None (also when compaction removed a finished task)."""
     try:
         return workflow.get_task_from_id(UUID(task_guid))
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, TaskNotFoundException):
         return None
 
 

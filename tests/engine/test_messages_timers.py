@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -70,30 +69,32 @@ def _start_timer(sessions, clock, actor, due: datetime):
 
 
 def test_next_timer_is_stored_and_fired_when_due(world, sessions, clock):
-    later = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    later = clock.now() + timedelta(hours=2)
     far = _start_timer(sessions, clock, world["aigul"], later)
     assert far.next_timer_at == later
-    soon = datetime.now(UTC) + timedelta(seconds=1)
+    soon = clock.now() + timedelta(seconds=30)
     near = _start_timer(sessions, clock, world["aigul"], soon)
     with unit_of_work(sessions) as s:
-        assert instances.due_timer_instances(s, now=datetime.now(UTC)) == []
-    # SpiffWorkflow's timers read the wall clock; wait for this one to come due.
-    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.05)
+        assert instances.due_timer_instances(s, now=clock.now()) == []
+    # The timers read the injected clock (engine/spiff/timers.py): move it, never sleep.
+    clock.advance(timedelta(seconds=30))
     with unit_of_work(sessions) as s:
-        due = instances.due_timer_instances(s, now=datetime.now(UTC))
+        due = instances.due_timer_instances(s, now=clock.now())
     assert due == [near.id]
     with unit_of_work(sessions) as s:
-        fired = instances.fire_timers(s, instance_id=near.id)
+        fired = instances.fire_timers(s, instance_id=near.id, clock=clock)
     assert [t.bpmn_id for t in fired.ready_tasks] == ["escalate"]
     assert fired.ready_tasks[0].role == "head"
     assert fired.next_timer_at is None
     with unit_of_work(sessions) as s:
         rows = tasks.inbox(s, actor=world["aigul"])
         assert all(r.instance_id != near.id for r in rows)  # "work" was cancelled
+        # The far timer is untouched until its own time.
+        assert instances.get_instance(s, instance_id=far.id).next_timer_at == later
 
 
 def test_a_timer_already_past_fires_at_once(world, sessions, clock):
-    past = datetime.now(UTC) - timedelta(minutes=5)
+    past = clock.now() - timedelta(minutes=5)
     view = _start_timer(sessions, clock, world["aigul"], past)
     assert [t.bpmn_id for t in view.ready_tasks] == ["escalate"]
 

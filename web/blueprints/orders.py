@@ -1,0 +1,291 @@
+"""Orders of the head: drafting and review pages, the head's signing queue, the PDFs, and the
+public verification page (no sign-in) where anyone checks a signed order.
+
+Every view calls one service of ``engine.orders``; the keys' folder is
+``app.config["ORDERS_KEYS_DIR"]`` or ``QORGAU_KEYS_DIR`` (default ``var/keys``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from engine import orders, signing
+from engine.errors import EngineError, FieldError, Forbidden, ValidationFailed
+from engine.order_templates import TEMPLATES
+from web.auth import current_actor, roles_required
+from web.db import clock, commit, get_session, rollback
+
+bp = Blueprint("orders", __name__)
+
+STAFF = ("specialist", "lawyer", "head", "deputy_head", "admin", "auditor")
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+def _keys_dir() -> Path:
+    configured = current_app.config.get("ORDERS_KEYS_DIR")
+    return Path(configured) if configured else signing.keys_dir()
+
+
+def _actor() -> Any:
+    actor = current_actor()
+    assert actor is not None
+    return actor
+
+
+@bp.get("/orders")
+@roles_required(*STAFF)
+def index() -> Any:
+    status = request.args.get("status") or None
+    return render_template(
+        "orders/index.html",
+        orders=orders.list_orders(get_session(), status=status),
+        templates=sorted(TEMPLATES),
+        status=status,
+    )
+
+
+@bp.get("/orders/new")
+@roles_required("specialist")
+def new(errors: list[Any] | None = None, status: int = 200) -> Any:
+    code = request.values.get("template", "")
+    template = TEMPLATES.get(code)
+    return (
+        render_template(
+            "orders/new.html",
+            templates=sorted(TEMPLATES),
+            code=code,
+            fields=template["fields"] if template else [],
+            errors=errors or [],
+            form=request.form,
+        ),
+        status,
+    )
+
+
+@bp.post("/orders/new")
+@roles_required("specialist")
+def create() -> Any:
+    code = request.form.get("template", "")
+    template = TEMPLATES.get(code)
+    if template is None:
+        return new([FieldError("template", "unknown template")], 422)
+    data = {f: request.form.get(f, "").strip() for f in template["fields"]}
+    try:
+        view = orders.start_order(
+            get_session(), actor=_actor(), template=code, data=data, clock=clock()
+        )
+        commit()
+    except ValidationFailed as exc:
+        rollback()
+        return new(exc.errors, 422)
+    flash(_("Draft created."), "info")
+    return redirect(url_for("orders.detail", order_id=view.id))
+
+
+@bp.get("/orders/<int:order_id>")
+@roles_required(*STAFF)
+def detail(order_id: int, errors: list[Any] | None = None, status: int = 200) -> Any:
+    view = orders.get_order(get_session(), order_id=order_id)
+    actor = _actor()
+    return (
+        render_template(
+            "orders/detail.html",
+            order=view,
+            is_author=view.drafted_by == actor.username,
+            may_review=actor.has_role("lawyer") and view.status == "review",
+            errors=errors or [],
+        ),
+        status,
+    )
+
+
+def _lines(name: str) -> list[str]:
+    return [line.strip() for line in request.form.get(name, "").splitlines() if line.strip()]
+
+
+@bp.post("/orders/<int:order_id>/edit")
+@roles_required("specialist")
+def edit(order_id: int) -> Any:
+    texts = {
+        lang: {
+            "title": request.form.get(f"title_{lang}", ""),
+            "preamble": request.form.get(f"preamble_{lang}", ""),
+            "points": _lines(f"points_{lang}"),
+        }
+        for lang in ("kk", "ru")
+    }
+    try:
+        orders.edit_draft(
+            get_session(), order_id=order_id, actor=_actor(), texts=texts, clock=clock()
+        )
+        if request.form.get("then") == "submit":
+            orders.submit_order(get_session(), order_id=order_id, actor=_actor(), clock=clock())
+        commit()
+    except ValidationFailed as exc:
+        rollback()
+        return detail(order_id, exc.errors, 422)
+    flash(_("Draft saved."), "info")
+    return redirect(url_for("orders.detail", order_id=order_id))
+
+
+@bp.post("/orders/<int:order_id>/review")
+@roles_required("lawyer")
+def review(order_id: int) -> Any:
+    try:
+        orders.review_order(
+            get_session(),
+            order_id=order_id,
+            actor=_actor(),
+            decision=request.form.get("decision", ""),
+            comments=request.form.get("comments", "").strip() or None,
+            clock=clock(),
+        )
+        commit()
+    except ValidationFailed as exc:
+        rollback()
+        return detail(order_id, exc.errors, 422)
+    flash(_("Review recorded."), "info")
+    return redirect(url_for("orders.detail", order_id=order_id))
+
+
+@bp.post("/orders/<int:order_id>/notify")
+@roles_required("specialist")
+def notify(order_id: int) -> Any:
+    try:
+        orders.notify_order(
+            get_session(),
+            order_id=order_id,
+            actor=_actor(),
+            notified_to=request.form.get("notified_to", "").strip(),
+            delivery=request.form.get("delivery", "notified"),
+            clock=clock(),
+        )
+        commit()
+    except ValidationFailed as exc:
+        rollback()
+        return detail(order_id, exc.errors, 422)
+    flash(_("Notification recorded."), "info")
+    return redirect(url_for("orders.detail", order_id=order_id))
+
+
+@bp.get("/orders/<int:order_id>/pdf")
+@roles_required(*STAFF)
+def pdf(order_id: int) -> Any:
+    data = orders.order_pdf(get_session(), order_id=order_id)
+    view = orders.get_order(get_session(), order_id=order_id)
+    name = f"order-{view.number or 'draft-' + str(view.id)}.pdf".replace("/", "-")
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
+# --- the head's signing queue -----------------------------------------------------------
+
+
+@bp.get("/orders/queue")
+@roles_required("head", "deputy_head")
+def queue(status: int = 200, errors: list[str] | None = None) -> Any:
+    actor = _actor()
+    session = get_session()
+    principal, delegation = orders.signing_principal(session, actor=actor, now=clock().now())
+    return (
+        render_template(
+            "orders/queue.html",
+            orders=orders.signing_queue(session, actor=actor, clock=clock()),
+            principal=principal,
+            delegation=delegation,
+            errors=errors or [],
+        ),
+        status,
+    )
+
+
+@bp.post("/orders/sign")
+@roles_required("head", "deputy_head")
+def sign() -> Any:
+    actor = _actor()
+    try:
+        ids = [int(v) for v in request.form.getlist("order_id")]
+    except ValueError:
+        ids = []
+    if not ids:
+        return queue(422, [_("Select at least one order.")])
+    try:
+        signer = signing.open_signer(
+            actor.username, request.form.get("passphrase", ""), _keys_dir()
+        )
+        done = orders.sign_orders(
+            get_session(), order_ids=ids, actor=actor, signer=signer, clock=clock()
+        )
+        commit()
+    except signing.KeyUnavailable:
+        rollback()
+        return queue(422, [_("The passphrase does not open your key.")])
+    except (Forbidden, ValidationFailed) as exc:
+        rollback()
+        if isinstance(exc, Forbidden):
+            raise
+        return queue(422, [str(exc)])
+    flash(
+        _("Signed and registered: %(numbers)s", numbers=", ".join(f"№ {o.number}" for o in done)),
+        "info",
+    )
+    return redirect(url_for("orders.queue"))
+
+
+@bp.post("/orders/<int:order_id>/return")
+@roles_required("head", "deputy_head")
+def return_(order_id: int) -> Any:
+    comments = request.form.get("comments", "").strip()
+    try:
+        orders.return_order(
+            get_session(), order_id=order_id, actor=_actor(), comments=comments, clock=clock()
+        )
+        commit()
+    except ValidationFailed as exc:
+        rollback()
+        return queue(422, [str(exc)])
+    flash(_("Returned to the author with comments."), "info")
+    return redirect(url_for("orders.queue"))
+
+
+# --- public verification ----------------------------------------------------------------
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify() -> Any:
+    """Anyone may check a signed order: no sign-in, nothing stored."""
+    if request.method == "GET":
+        return render_template("orders/verify.html", result=None, error=None)
+    upload = request.files.get("pdf")
+    data = upload.read(MAX_UPLOAD + 1) if upload else b""
+    if not data or len(data) > MAX_UPLOAD:
+        return render_template(
+            "orders/verify.html", result=None, error=_("Choose a PDF file (at most 20 MB).")
+        ), 422
+    try:
+        root = signing.load_ca_certificate(_keys_dir())
+    except EngineError:
+        return render_template(
+            "orders/verify.html", result=None, error=_("The Department CA is not set up.")
+        ), 503
+    result = orders.verify_order_pdf(get_session(), data=data, trust_roots=[root])
+    rollback()  # a read: nothing to keep
+    return render_template("orders/verify.html", result=result, error=None), (
+        200 if result.ok else 422
+    )
