@@ -284,16 +284,7 @@ _TASK_ERRORS = (401, 403, 404, 409, 422)
     parameters=(_path_param("task_id"),),
 )
 def claim(task_id: int) -> Any:
-    body = _load(s.RevisionRequest)
-    view = tasks.claim_task(
-        get_session(),
-        task_id=task_id,
-        actor=_actor(),
-        clock=clock(),
-        expected_revision=body["revision"],
-    )
-    commit()
-    return _reply(s.TaskSchema, view)
+    return _move_task(tasks.claim_task, task_id)
 
 
 @operation(
@@ -306,8 +297,13 @@ def claim(task_id: int) -> Any:
     parameters=(_path_param("task_id"),),
 )
 def release(task_id: int) -> Any:
+    return _move_task(tasks.release_task, task_id)
+
+
+def _move_task(service: Any, task_id: int) -> Any:
+    """Claim or release: the same request (a revision) and the same reply (the task)."""
     body = _load(s.RevisionRequest)
-    view = tasks.release_task(
+    view = service(
         get_session(),
         task_id=task_id,
         actor=_actor(),
