@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -87,7 +89,7 @@ def validate_submission(
         return {}
     declared = schema.get("properties", {})
     errors = [FieldError(k, "unknown field") for k in sorted(data) if k not in declared]
-    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    validator = _validator(schema)
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
         if error.validator == "additionalProperties" and not error.path:
             continue  # each extra field is already reported by name as "unknown field"
@@ -95,6 +97,27 @@ def validate_submission(
     if errors:
         raise ValidationFailed(f"the form {form_key} has errors", _unique(errors))
     return {k: v for k, v in data.items() if k in declared}
+
+
+# Validators of the forms in use, by the identity of their schema: a version's forms are
+# one shared, never-changed dictionary per process (engine/runtime.py, ``VersionInfo``).
+_VALIDATORS: OrderedDict[int, tuple[dict[str, Any], Draft202012Validator]] = OrderedDict()
+_VALIDATORS_LOCK = threading.Lock()
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    with _VALIDATORS_LOCK:
+        hit = _VALIDATORS.get(id(schema))
+        if hit is not None and hit[0] is schema:
+            _VALIDATORS.move_to_end(id(schema))
+            return hit[1]
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    with _VALIDATORS_LOCK:
+        # Holding the schema keeps its id from being reused while the entry lives.
+        _VALIDATORS[id(schema)] = (schema, validator)
+        while len(_VALIDATORS) > 512:
+            _VALIDATORS.popitem(last=False)
+    return validator
 
 
 def _field_of(error: Any) -> str:

@@ -15,26 +15,26 @@ from engine.db import is_postgres
 from engine.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from engine.identity import SYSTEM, Actor
 from engine.models import Incident, MessageSubscription, ProcessInstance, ProcessVersion
-from engine.runtime import ACTIVE, Unit, instance_view, load_version, specs_of
+from engine.runtime import ACTIVE, Unit, VersionInfo, instance_view, load_version, specs_of
 from engine.spiff import workflow as spiff
 from engine.views import InstanceView
 
 ADMIN_ROLES = frozenset({"admin", "head", "deputy_head"})
 
 
-def latest_version(session: Session, process_key: str) -> ProcessVersion:
-    version = session.scalars(
-        select(ProcessVersion)
+def latest_version(session: Session, process_key: str) -> VersionInfo:
+    found = session.execute(
+        select(ProcessVersion.id, ProcessVersion.content_hash)
         .where(ProcessVersion.process_key == process_key)
         .order_by(ProcessVersion.version.desc())
         .limit(1)
     ).first()
-    if version is None:
+    if found is None:
         raise NotFound(f"no process {process_key!r} is deployed", process_key=process_key)
-    return version
+    return load_version(session, found.id, found.content_hash)
 
 
-def may_start(actor: Actor, version: ProcessVersion) -> bool:
+def may_start(actor: Actor, version: ProcessVersion | VersionInfo) -> bool:
     starters = set(version.starter_roles or ())
     return actor.is_system or not starters or bool(starters & actor.roles)
 
@@ -69,24 +69,26 @@ def start_process(
     now = clock.now()
     spec, subprocess_specs = specs_of(version)
     workflow = spiff.new_workflow(spec, subprocess_specs, clean, clock=clock)
-    instance = ProcessInstance(
-        process_version_id=version.id,
-        process_key=version.process_key,
-        business_key=business_key,
-        case_id=case_id,
-        district_id=district_id if district_id is not None else actor.district_id,
-        status="running",
-        state_json="",
-        serializer_version=spiff.SERIALIZER_VERSION,
-        started_by_id=actor.user_id,
-        started_at=now,
-        updated_at=now,
-        audit_seq=0,
-        audit_head="",
+    unit = Unit.for_new_instance(
+        session,
+        actor,
+        clock,
+        {
+            "process_version_id": version.id,
+            "process_key": version.process_key,
+            "business_key": business_key,
+            "case_id": case_id,
+            "district_id": district_id if district_id is not None else actor.district_id,
+            "status": "running",
+            "state_json": "",
+            "serializer_version": spiff.SERIALIZER_VERSION,
+            "started_by_id": actor.user_id,
+            "started_at": now,
+            "updated_at": now,
+        },
+        version,
+        workflow,
     )
-    session.add(instance)
-    session.flush()  # the id names the audit chain
-    unit = Unit(session, actor, clock, instance, version, workflow)
     unit.now = now
     unit.event(
         "process.started",
@@ -94,7 +96,7 @@ def start_process(
     )
     unit.apply(lambda: spiff.run_engine(workflow))
     unit.save()
-    return instance_view(session, instance)
+    return unit.view()
 
 
 def get_instance(session: Session, *, instance_id: int) -> InstanceView:

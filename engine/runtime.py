@@ -15,14 +15,16 @@ transaction and uses a ``Unit`` from here:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, event, insert, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from engine import audit
 from engine.calendar import WorkingCalendar
@@ -47,16 +49,214 @@ ACTIVE = frozenset({"running", "waiting"})
 ENDED = frozenset({"completed", "terminated"})
 
 
-def load_version(session: Session, version_id: int) -> ProcessVersion:
-    version = session.get(ProcessVersion, version_id)
-    if version is None:
+@dataclass(frozen=True)
+class VersionInfo:
+    """What running a process version needs, read once per process and shared.
+
+    Versions never change after deployment, so one snapshot per (id, content hash) serves
+    every command in this process. Its dictionaries are shared: read them, never change
+    them.
+    """
+
+    id: int
+    process_key: str
+    version: int
+    name: str
+    content_hash: str
+    forms: Mapping[str, Any]
+    deadline_rules: Mapping[str, Any]
+    starter_roles: tuple[str, ...]
+    properties: Mapping[str, Any]
+    deployed_at: datetime
+    specs: tuple[Any, dict[str, Any]]
+
+
+class _VersionCache:
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[int, str], VersionInfo] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> VersionInfo | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, info: VersionInfo) -> None:
+        with self._lock:
+            self._items[(info.id, info.content_hash)] = info
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+VERSIONS = _VersionCache()
+
+
+def load_version(session: Session, version_id: int, content_hash: str | None = None) -> VersionInfo:
+    """The version's snapshot: from the cache when ``content_hash`` (read with the instance)
+    matches one, else from the database. Keyed by content as well as id, since two databases
+    (or a restored one) may reuse ids."""
+    if content_hash is not None:
+        hit = VERSIONS.get((version_id, content_hash))
+        if hit is not None:
+            return hit
+    row = session.get(ProcessVersion, version_id)
+    if row is None:
         raise NotFound(f"process version {version_id} does not exist")
-    return version
+    hit = VERSIONS.get((row.id, row.content_hash))
+    if hit is not None:
+        return hit
+    info = VersionInfo(
+        id=row.id,
+        process_key=row.process_key,
+        version=row.version,
+        name=row.name,
+        content_hash=row.content_hash,
+        forms=row.forms or {},
+        deadline_rules=row.deadline_rules or {},
+        starter_roles=tuple(row.starter_roles or ()),
+        properties=row.properties or {},
+        deployed_at=row.deployed_at,
+        specs=spiff.SPEC_CACHE.get(row.content_hash, lambda: row.spec_json),
+    )
+    VERSIONS.put(info)
+    return info
 
 
-def specs_of(version: ProcessVersion) -> tuple[Any, dict[str, Any]]:
+def specs_of(version: ProcessVersion | VersionInfo) -> tuple[Any, dict[str, Any]]:
+    if isinstance(version, VersionInfo):
+        return version.specs
     # Keyed by content, not id: two databases (or a restored one) may reuse ids.
     return spiff.SPEC_CACHE.get(version.content_hash, lambda: version.spec_json)
+
+
+class Record(dict[str, Any]):
+    """A row read with SQLAlchemy Core, its columns also as attributes.
+
+    Commands read and write the instance row and its inbox rows without the ORM's
+    per-object bookkeeping, which would be most of a step's cost; ``Unit.save`` writes each
+    table back in one statement.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
+class _WarmWorkflows:
+    """Workflows of recently changed cases, kept in memory once their transaction committed,
+    so that the next command on a case skips deserializing it.
+
+    An entry is used only when the state it was saved as is exactly the state on the
+    instance row just read, so a change by another process, a rolled-back save or a
+    restored database can never hand out a stale workflow. Taking an entry removes it: a
+    workflow is changed by one command at a time, and a command that fails leaves nothing
+    behind.
+    """
+
+    _PENDING = "qorgau.warm_workflows"
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int], tuple[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[str, int], state_json: str) -> Any:
+        with self._lock:
+            found = self._items.pop(key, None)
+        if found is None or found[0] != state_json:
+            return None
+        return found[1]
+
+    def keep_after_commit(
+        self, session: Session, key: tuple[str, int], state_json: str, workflow: Any
+    ) -> None:
+        session.info.setdefault(self._PENDING, {})[key] = (state_json, workflow)
+
+    def publish(self, session: Session) -> None:
+        pending = session.info.pop(self._PENDING, None)
+        if not pending:
+            return
+        with self._lock:
+            for key, entry in pending.items():
+                self._items[key] = entry
+                self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def discard(self, session: Session) -> None:
+        session.info.pop(self._PENDING, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+WARM = _WarmWorkflows()
+event.listen(Session, "after_commit", WARM.publish)
+event.listen(Session, "after_rollback", WARM.discard)
+event.listen(Session, "after_soft_rollback", lambda session, _previous: WARM.discard(session))
+
+INSTANCES = ProcessInstance.__table__
+TASKS = HumanTask.__table__
+VERSIONS_TABLE = ProcessVersion.__table__
+
+# The columns a command may change on an instance row (``revision`` is moved by the save)
+# and on an existing inbox row.
+_INSTANCE_MUTABLE = (
+    "process_version_id",
+    "status",
+    "state_json",
+    "serializer_version",
+    "next_timer_at",
+    "updated_at",
+    "ended_at",
+    "audit_seq",
+    "audit_head",
+    "waiting_messages",
+)
+_TASK_MUTABLE = ("assignee_id", "claimed_at", "status", "completed_at", "completed_by_id")
+
+_SELECT_INSTANCE = select(INSTANCES, VERSIONS_TABLE.c.content_hash).join(
+    VERSIONS_TABLE, VERSIONS_TABLE.c.id == INSTANCES.c.process_version_id
+)
+# The revision check: a writer that lost the race updates nothing.
+_UPDATE_INSTANCE = (
+    update(INSTANCES)
+    .where(INSTANCES.c.id == bindparam("_id"), INSTANCES.c.revision == bindparam("_read"))
+    .values(revision=bindparam("_next"), **{c: bindparam(f"_{c}") for c in _INSTANCE_MUTABLE})
+)
+_INSERT_INSTANCE = insert(INSTANCES).returning(INSTANCES.c.id)
+_UPDATE_TASK = (
+    update(TASKS)
+    .where(TASKS.c.id == bindparam("_id"))
+    .values({c: bindparam(f"_{c}") for c in _TASK_MUTABLE})
+)
+_INSERT_TASKS = insert(TASKS).returning(TASKS.c.id, sort_by_parameter_order=True)
+_INSERT_AUDIT = insert(AuditEvent.__table__)
+_BY_ID = _SELECT_INSTANCE.where(INSTANCES.c.id == bindparam("instance_id"))
+_OF_TASK = _SELECT_INSTANCE.where(
+    INSTANCES.c.id
+    == select(TASKS.c.instance_id).where(TASKS.c.id == bindparam("task_id")).scalar_subquery()
+)
+_SELECT_OPEN_AND_TASK = select(TASKS).where(
+    TASKS.c.instance_id == bindparam("instance_id"),
+    or_(TASKS.c.status == "ready", TASKS.c.id == bindparam("task_id")),
+)
+_SELECT_OPEN = select(TASKS).where(
+    TASKS.c.instance_id == bindparam("instance_id"), TASKS.c.status == "ready"
+)
 
 
 def role_of(task: spiff.ManualTaskInfo, version: ProcessVersion) -> str | None:
@@ -75,8 +275,9 @@ class Unit:
     session: Session
     actor: Actor
     clock: Clock
-    instance: ProcessInstance
-    version: ProcessVersion
+    # The instance row (a ``Record``), changed in place by commands and written by ``save``.
+    instance: Record
+    version: ProcessVersion | VersionInfo
     _workflow: Any = None
     events: list[audit.PendingEvent] = field(default_factory=list)
     # guid -> user id of tasks this command completed (so their rows say "completed").
@@ -84,8 +285,12 @@ class Unit:
     # Set when a step of this command failed: the case is in error even if SpiffWorkflow
     # left no task in its ERROR state (a bad timer value fails outside any task's run).
     failed: bool = False
-    # Inbox rows to insert after the revision-checked UPDATE (see ``save``).
-    _new_tasks: list[dict[str, Any]] = field(default_factory=list)
+    # Open inbox rows of the case when already read (``open_for_task``), by id.
+    _open_rows: dict[int, Record] | None = None
+    # Inbox rows changed or created by this command, written after the revision-checked
+    # UPDATE (see ``save``).
+    _changed_rows: dict[int, Record] = field(default_factory=dict)
+    _new_tasks: list[Record] = field(default_factory=list)
     now: datetime = field(init=False)
     _calendar: WorkingCalendar | None = field(init=False, default=None)
 
@@ -117,36 +322,114 @@ class Unit:
         expected_revision: int | None = None,
         load: bool = True,
     ) -> Unit:
-        stmt = (
-            select(ProcessInstance)
-            .where(ProcessInstance.id == instance_id)
-            .execution_options(populate_existing=True)
+        unit = cls._open_where(
+            session, _BY_ID, {"instance_id": instance_id}, actor, clock, expected_revision
         )
-        if is_postgres(session):
-            stmt = stmt.with_for_update()
-        instance = session.scalars(stmt).one_or_none()
-        if instance is None:
+        if unit is None:
             raise NotFound(f"process instance {instance_id} does not exist")
-        if expected_revision is not None and instance.revision != expected_revision:
-            raise Conflict(
-                f"case {instance_id} was changed by someone else since you opened it "
-                f"(revision {expected_revision}, now {instance.revision}); reload it",
-                instance_id=instance_id,
-            )
-        version = load_version(session, instance.process_version_id)
-        unit = cls(session, actor, clock or SYSTEM_CLOCK, instance, version)
         if load:
             unit.load()
         return unit
 
+    @classmethod
+    def for_new_instance(
+        cls,
+        session: Session,
+        actor: Actor,
+        clock: Clock,
+        instance: dict[str, Any],
+        version: ProcessVersion | VersionInfo,
+        workflow: Any,
+    ) -> Unit:
+        """The unit of a case being started: inserts its row (the id names the audit
+        chain); its workflow is new and it has no inbox rows yet."""
+        row = Record(
+            {c.name: None for c in INSTANCES.columns if c.name != "id"},
+            revision=1,
+            audit_seq=0,
+            audit_head="",
+            waiting_messages=[],
+        )
+        row.update(instance)
+        session.flush()  # anything the caller added first (a case row) goes before
+        row["id"] = session.connection().execute(_INSERT_INSTANCE, dict(row)).scalar_one()
+        return cls(session, actor, clock, row, version, workflow, _open_rows={})
+
+    @classmethod
+    def open_for_task(
+        cls,
+        session: Session,
+        task_id: int,
+        *,
+        actor: Actor,
+        clock: Clock | None = None,
+        expected_revision: int | None = None,
+    ) -> tuple[Unit, Record]:
+        """Open the case of a task, and read that task with the case's open inbox rows in
+        one statement (after the row lock on PostgreSQL, so they are as the last writer
+        left them)."""
+        unit = cls._open_where(
+            session, _OF_TASK, {"task_id": task_id}, actor, clock, expected_revision
+        )
+        if unit is None:
+            raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+        rows = session.connection().execute(
+            _SELECT_OPEN_AND_TASK, {"instance_id": unit.instance.id, "task_id": task_id}
+        )
+        unit._open_rows = {}
+        task = None
+        for found in rows:
+            row = Record(found._mapping)
+            if row.status == "ready":
+                unit._open_rows[row.id] = row
+            if row.id == task_id:
+                task = row
+        if task is None:  # removed between the two reads; nothing to work on
+            raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+        return unit, task
+
+    @classmethod
+    def _open_where(
+        cls,
+        session: Session,
+        stmt: Any,
+        params: dict[str, Any],
+        actor: Actor,
+        clock: Clock | None,
+        expected_revision: int | None,
+    ) -> Unit | None:
+        session.flush()  # what the caller changed through the ORM is visible to Core reads
+        if is_postgres(session):
+            stmt = stmt.with_for_update(of=INSTANCES)
+        found = session.connection().execute(stmt, params).one_or_none()
+        if found is None:
+            return None
+        instance = Record(found._mapping)
+        content_hash = instance.pop("content_hash")
+        if expected_revision is not None and instance.revision != expected_revision:
+            raise Conflict(
+                f"case {instance.id} was changed by someone else since you opened it "
+                f"(revision {expected_revision}, now {instance.revision}); reload it",
+                instance_id=instance.id,
+            )
+        version = load_version(session, instance.process_version_id, content_hash)
+        return cls(session, actor, clock or SYSTEM_CLOCK, instance, version)
+
     def load(self) -> Any:
         """Restore the workflow (once): commands that only touch inbox rows never need it."""
         if self._workflow is None:
-            spec, subprocess_specs = specs_of(self.version)
-            self._workflow = spiff.load_workflow(
-                self.instance.state_json, spec, subprocess_specs, clock=self.clock
-            )
+            kept = WARM.take(self._warm_key(), self.instance.state_json)
+            if kept is not None:
+                self._workflow = spiff.reattach(kept, clock=self.clock)
+            else:
+                spec, subprocess_specs = specs_of(self.version)
+                self._workflow = spiff.load_workflow(
+                    self.instance.state_json, spec, subprocess_specs, clock=self.clock
+                )
         return self._workflow
+
+    def _warm_key(self) -> tuple[str, int]:
+        return (self.version.content_hash, self.instance.id)
 
     @property
     def workflow(self) -> Any:
@@ -201,36 +484,68 @@ class Unit:
     def save(self) -> None:
         """Write everything this command changed, or raise ``Conflict`` and write nothing."""
         instance, wf = self.instance, self.workflow
-        instance_id = instance.id  # readable after a failed write has expired the row
-        with self.session.no_autoflush:
-            if wf is not None:
-                instance.state_json = spiff.save_workflow(wf)
-                instance.serializer_version = spiff.SERIALIZER_VERSION
-                instance.next_timer_at = spiff.next_timer_at(wf)
-                self._derive_status()
-                if instance.status in ENDED:
-                    instance.next_timer_at = None
-                self._sync_tasks()
-                self._sync_messages()
-            instance.updated_at = self.now
-            audit_rows = audit.instance_event_rows(instance, self.actor, self.events, self.now)
+        if wf is not None:
+            instance.state_json = spiff.save_workflow(wf)
+            instance.serializer_version = spiff.SERIALIZER_VERSION
+            instance.next_timer_at = spiff.next_timer_at(wf)
+            self._derive_status()
+            if instance.status in ENDED:
+                instance.next_timer_at = None
+            self._sync_tasks()
+            self._sync_messages()
+        instance.updated_at = self.now
+        audit_rows = audit.instance_event_rows(instance, self.actor, self.events, self.now)
         self.events = []
-        try:
-            # The instance UPDATE carries the revision check and goes first: a writer that
-            # lost the race stops here, before it inserts anything.
-            self.session.flush()
-        except StaleDataError as exc:
+        connection = self.session.connection()
+        # The instance UPDATE carries the revision check and goes first: a writer that lost
+        # the race stops here, before it writes anything else.
+        written = connection.execute(
+            _UPDATE_INSTANCE,
+            {
+                "_id": instance.id,
+                "_read": instance.revision,
+                "_next": instance.revision + 1,
+                **{f"_{c}": instance[c] for c in _INSTANCE_MUTABLE},
+            },
+        )
+        if written.rowcount != 1:
             raise Conflict(
-                f"case {instance_id} was changed by someone else at the same time; reload it",
-                instance_id=instance_id,
-            ) from exc
-        # Core executemany for rows written once: the ORM's per-object bookkeeping would be
-        # most of a step's cost.
+                f"case {instance.id} was changed by someone else at the same time; reload it",
+                instance_id=instance.id,
+            )
+        instance.revision += 1
+        self._forget_loaded(ProcessInstance, [instance.id])
+        if wf is not None:
+            WARM.keep_after_commit(self.session, self._warm_key(), instance.state_json, wf)
+        # Rows changed through the ORM (a claim, an incident, a message subscription).
+        self.session.flush()
+        if self._changed_rows:
+            connection.execute(
+                _UPDATE_TASK,
+                [
+                    {"_id": row_id, **{f"_{c}": row[c] for c in _TASK_MUTABLE}}
+                    for row_id, row in self._changed_rows.items()
+                ],
+            )
+            self._forget_loaded(HumanTask, self._changed_rows)
+            self._changed_rows = {}
         if self._new_tasks:
-            self.session.execute(insert(HumanTask), self._new_tasks)
+            ids = connection.execute(_INSERT_TASKS, list(self._new_tasks)).scalars().all()
+            for row, row_id in zip(self._new_tasks, ids, strict=True):
+                row["id"] = row_id
+                if self._open_rows is not None:
+                    self._open_rows[row_id] = row
             self._new_tasks = []
         if audit_rows:
-            self.session.execute(insert(AuditEvent), audit_rows)
+            connection.execute(_INSERT_AUDIT, audit_rows)
+
+    def _forget_loaded(self, model: type, ids: Iterable[int]) -> None:
+        """Expire ORM copies of rows just written with Core, so that a later read in this
+        session sees the new values."""
+        for row_id in ids:
+            loaded = self.session.identity_map.get(identity_key(model, row_id))
+            if loaded is not None:
+                self.session.expire(loaded)
 
     def _derive_status(self) -> None:
         instance, wf = self.instance, self.workflow
@@ -253,13 +568,9 @@ class Unit:
         instance = self.instance
         ready = [] if instance.status in ENDED else spiff.ready_manual_tasks(self.workflow)
         ready_by_guid = {t.guid: t for t in ready}
-        open_rows = self.session.scalars(
-            select(HumanTask).where(
-                HumanTask.instance_id == instance.id, HumanTask.status == "ready"
-            )
-        ).all()
+        open_rows = self.open_rows()
         known = set()
-        for row in open_rows:
+        for row in list(open_rows.values()):
             known.add(row.task_guid)
             if row.task_guid in ready_by_guid:
                 continue
@@ -272,6 +583,8 @@ class Unit:
                 row.status = "cancelled"
                 row.completed_at = self.now
                 self.event("task.cancelled", {"bpmn_id": row.bpmn_id}, row.task_guid)
+            self._changed_rows[row.id] = row
+            del open_rows[row.id]
         case_fields = _case_fields(instance, self.workflow) if ready else {}
         new_rows = []
         for task in ready:
@@ -283,7 +596,7 @@ class Unit:
                 if rule
                 else None
             )
-            row = dict(
+            row = Record(
                 instance_id=instance.id,
                 task_guid=task.guid,
                 bpmn_id=task.bpmn_id,
@@ -291,6 +604,7 @@ class Unit:
                 process_key=instance.process_key,
                 role=role_of(task, self.version),
                 district_id=instance.district_id,
+                assignee_id=None,
                 status="ready",
                 form_key=task.properties.get("formKey") or None,
                 deadline_rule=rule,
@@ -298,6 +612,9 @@ class Unit:
                 deadline_basis=deadline.basis if deadline else None,
                 calendar_version=deadline.calendar_version if deadline else None,
                 created_at=self.now,
+                claimed_at=None,
+                completed_at=None,
+                completed_by_id=None,
                 **case_fields,
             )
             new_rows.append(row)
@@ -313,6 +630,23 @@ class Unit:
                 task.guid,
             )
         self._new_tasks.extend(new_rows)
+
+    def open_rows(self) -> dict[int, Record]:
+        """The case's open inbox rows by id, read once per command."""
+        if self._open_rows is None:
+            found = self.session.connection().execute(
+                _SELECT_OPEN, {"instance_id": self.instance.id}
+            )
+            self._open_rows = {r.id: Record(r._mapping) for r in found}
+        return self._open_rows
+
+    def view(self) -> InstanceView:
+        """The case as this command left it, without reading it back (call after ``save``)."""
+        incident = None
+        if self.instance.status == "error":
+            incident = _open_incident(self.session, self.instance.id)
+        ready = [row for _, row in sorted(self.open_rows().items())]
+        return InstanceView.of(self.instance, self.version, ready, incident)
 
     def _sync_messages(self) -> None:
         instance = self.instance
@@ -347,6 +681,15 @@ def _case_fields(instance: ProcessInstance, workflow: Any) -> dict[str, str | No
     }
 
 
+def _open_incident(session: Session, instance_id: int) -> Incident | None:
+    return session.scalars(
+        select(Incident)
+        .where(Incident.instance_id == instance_id, Incident.resolved_at.is_(None))
+        .order_by(Incident.id.desc())
+        .limit(1)
+    ).first()
+
+
 def instance_view(session: Session, instance: ProcessInstance) -> InstanceView:
     version = load_version(session, instance.process_version_id)
     ready = session.scalars(
@@ -354,12 +697,5 @@ def instance_view(session: Session, instance: ProcessInstance) -> InstanceView:
         .where(HumanTask.instance_id == instance.id, HumanTask.status == "ready")
         .order_by(HumanTask.id)
     ).all()
-    incident = None
-    if instance.status == "error":
-        incident = session.scalars(
-            select(Incident)
-            .where(Incident.instance_id == instance.id, Incident.resolved_at.is_(None))
-            .order_by(Incident.id.desc())
-            .limit(1)
-        ).first()
+    incident = _open_incident(session, instance.id) if instance.status == "error" else None
     return InstanceView.of(instance, version, list(ready), incident)

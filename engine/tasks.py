@@ -18,6 +18,7 @@ show exactly the actions the engine would accept.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +40,7 @@ from engine.identity import Actor
 from engine.models import HumanTask, ProcessInstance, User
 from engine.runtime import ACTIVE, Unit, load_version
 from engine.spiff import workflow as spiff
-from engine.views import TaskView
+from engine.views import InstanceView, TaskView
 
 
 def _task_row(session: Session, task_id: int) -> HumanTask:
@@ -190,6 +191,14 @@ def assign_task(
     return TaskView.of(row)
 
 
+@dataclass(frozen=True)
+class Completion:
+    """A completed task and its case as the completion left it (next tasks, status)."""
+
+    task: TaskView
+    instance: InstanceView
+
+
 def complete_task(
     session: Session,
     *,
@@ -207,7 +216,30 @@ def complete_task(
         ValidationFailed: the data fails the task's form (every bad field named).
         Conflict: someone changed the case at the same moment; nothing was written.
     """
-    row = _task_row(session, task_id)
+    return complete(
+        session,
+        task_id=task_id,
+        actor=actor,
+        data=data,
+        clock=clock,
+        expected_revision=expected_revision,
+    ).task
+
+
+def complete(
+    session: Session,
+    *,
+    task_id: int,
+    actor: Actor,
+    data: dict[str, Any],
+    clock: Clock | None = None,
+    expected_revision: int | None = None,
+) -> Completion:
+    """``complete_task``, also returning the case as it stands after the step, so that a
+    caller showing the next task needs no second read."""
+    unit, row = Unit.open_for_task(
+        session, task_id, actor=actor, clock=clock, expected_revision=expected_revision
+    )
     if row.status == "ready":
         if row.assignee_id is not None and row.assignee_id != actor.user_id:
             holder = session.get(User, row.assignee_id)
@@ -219,7 +251,7 @@ def complete_task(
             raise Forbidden(f"{actor.username} may not work on tasks of role {row.role}")
     else:
         _require_ready(session, row)
-    unit = _open(session, row, actor, clock, expected_revision, load=False)
+    unit.require_status(ACTIVE, f"work on task {row.id}")
     schema = (unit.version.forms or {}).get(row.form_key) if row.form_key else None
     clean = forms.validate_submission(row.form_key, schema, data)
     unit.load()
@@ -238,7 +270,7 @@ def complete_task(
     unit.event("task.completed", {"bpmn_id": row.bpmn_id, "data": clean}, row.task_guid)
     unit.apply(lambda: spiff.run_task(unit.workflow, task, clean))
     unit.save()
-    return TaskView.of(row)
+    return Completion(task=TaskView.of(row), instance=unit.view())
 
 
 def _version_id(session: Session, row: HumanTask) -> int:

@@ -12,13 +12,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from engine.identity import Actor, actor_for, get_user
-from engine.models import User
+from engine.models import User, UserRole
 from engine.models.cases import ApiToken
 
 PREFIX = "qg_"
@@ -104,24 +104,58 @@ def revoke_token(session: Session, *, token_id: int, actor: Actor, now: datetime
     return TokenView.of(row)
 
 
-def authenticate_token(session: Session, *, secret: str, now: datetime) -> Actor | None:
-    """The actor a bearer secret stands for, or None (unknown, revoked, inactive user)."""
+@dataclass(frozen=True)
+class TokenHolder:
+    """Who a bearer secret stands for: the actor, the language they chose, and whether
+    "last used" was moved on (then the caller commits)."""
+
+    actor: Actor
+    language: str | None
+    touched: bool
+
+
+_HOLDER = (
+    select(
+        ApiToken.id,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.id.label("user_id"),
+        User.username,
+        User.district_id,
+        User.is_active,
+        User.language,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+_ROLES = select(UserRole.role_code).where(UserRole.user_id == bindparam("user_id"))
+_TOUCH = (
+    update(ApiToken.__table__)
+    .where(ApiToken.__table__.c.id == bindparam("_id"))
+    .values(last_used_at=bindparam("_at"))
+)
+
+
+def authenticate_token(session: Session, *, secret: str, now: datetime) -> TokenHolder | None:
+    """Who a bearer secret stands for, or None (unknown, revoked, inactive user).
+
+    Two small reads on every API request (the token with its user, then the roles), and a
+    write of "last used" at most once a minute; the caller commits it.
+    """
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    # One query for the token and its user (the roles follow in one more, selectin).
-    found = session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_secret(secret))
-    ).first()
-    if found is None:
+    connection = session.connection()
+    found = connection.execute(_HOLDER, {"token_hash": hash_secret(secret)}).first()
+    if found is None or found.revoked_at is not None or not found.is_active:
         return None
-    row, user = found
-    if row.revoked_at is not None or not user.is_active:
-        return None
-    actor = actor_for(user)
-    # Last, after every query, so that the change is still pending (``session.dirty``) for
-    # a caller that commits only when something changed.
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
-        row.last_used_at = now
-    return actor
+    roles = connection.execute(_ROLES, {"user_id": found.user_id}).scalars()
+    actor = Actor(
+        user_id=found.user_id,
+        username=found.username,
+        roles=frozenset(roles),
+        district_id=found.district_id,
+    )
+    touched = found.last_used_at is None or now - found.last_used_at >= LAST_USED_PRECISION
+    if touched:
+        connection.execute(_TOUCH, {"_id": found.id, "_at": now})
+    return TokenHolder(actor, found.language, touched)

@@ -8,8 +8,9 @@ What other areas may rely on (a stable contract):
 * ``current_actor() -> Actor | None``: the actor every engine command of this request runs
   as: the one given to ``set_request_actor`` (e.g. by API token authentication), else the
   signed-in user's.
-* ``set_request_actor(actor, user=None)``: authenticate this request by other means (an
-  API token); ``current_user()`` then returns ``user``.
+* ``set_request_actor(actor, language=None)``: authenticate this request by other means
+  (an API token); ``current_user()`` then returns that actor's user, read when first
+  asked for, and pages and errors speak ``language``.
 * ``@login_required``: anonymous requests go to the sign-in page (401 JSON under /api/).
 * ``@roles_required(*roles)``: signed in and holding at least one of ``roles``, else 403.
 """
@@ -52,7 +53,8 @@ def current_user() -> User | None:
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
     user = None
-    user_id = session.get("user_id")
+    token_actor = g.get("qorgau_token_actor")
+    user_id = token_actor.user_id if token_actor is not None else session.get("user_id")
     if isinstance(user_id, int):
         found = get_session().get(User, user_id)
         # A deactivated user is signed out on their next request.
@@ -73,10 +75,12 @@ def current_actor() -> Actor | None:
     return g.qorgau_actor
 
 
-def set_request_actor(actor: Actor, user: User | None = None) -> None:
+def set_request_actor(actor: Actor, language: str | None = None) -> None:
     """Authenticate this request without a session (API tokens)."""
-    g.qorgau_actor = actor
-    g.qorgau_user = user
+    g.qorgau_actor = g.qorgau_token_actor = actor
+    g.pop("qorgau_user", None)
+    if language:
+        g.lang_preference = language
 
 
 def _is_api() -> bool:

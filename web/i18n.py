@@ -11,6 +11,9 @@ What other areas may rely on (a stable contract):
 * In templates: ``_()`` / ``gettext()``, ``current_language()``, ``LANGUAGES``.
 * The catalogs are ``web/translations/<lang>/LC_MESSAGES/messages.po`` (English msgids);
   they are compiled to ``.mo`` when the app starts, so no binary file is kept in git.
+  New strings: ``pybabel extract -F babel.cfg --no-location -w 100 -o var/messages.pot .``,
+  then ``pybabel update -N -w 100 -i var/messages.pot -d web/translations``, and translate;
+  ``tests/web/test_i18n_catalogs.py`` fails while a string lacks its kk or ru translation.
 """
 
 from __future__ import annotations
@@ -40,8 +43,11 @@ def current_language() -> str:
         return lang
     from web.auth import current_user  # the user's own choice wins
 
-    user = current_user()
-    if user is not None and user.language in LANGUAGES:
+    preference = g.get("lang_preference")  # given with a bearer token's user
+    user = None if preference in LANGUAGES else current_user()
+    if preference in LANGUAGES:
+        lang = preference
+    elif user is not None and user.language in LANGUAGES:
         lang = user.language
     elif session.get("lang") in LANGUAGES:
         lang = session["lang"]

@@ -206,6 +206,13 @@ def load_workflow(
     return workflow
 
 
+def reattach(workflow: BpmnWorkflow, *, clock: Clock | None = None) -> BpmnWorkflow:
+    """Give a workflow kept in memory from an earlier command a fresh script engine on
+    this command's clock, as ``load_workflow`` does for a restored one."""
+    workflow.script_engine = make_script_engine(clock=clock)
+    return workflow
+
+
 def save_workflow(workflow: BpmnWorkflow) -> str:
     """Compact finished history out of the tree, then serialize the state (no spec)."""
     compact(workflow)

@@ -14,6 +14,7 @@ must prove who is asking.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,6 @@ from marshmallow import Schema, ValidationError
 from engine import cases, documents, instances, procedures, tasks, tokens
 from engine.errors import FieldError
 from engine.errors import ValidationFailed as EngineValidationFailed
-from engine.models import User
 from web import api_schemas as s
 from web.auth import current_actor, login_required, set_request_actor
 from web.csrf import FIELD as CSRF_FIELD
@@ -126,14 +126,12 @@ def _authenticate_token() -> None:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         abort(401, description="use 'Authorization: Bearer <token>'")
-    db = get_session()
-    actor = tokens.authenticate_token(db, secret=secret.strip(), now=clock().now())
-    if actor is None:
+    holder = tokens.authenticate_token(get_session(), secret=secret.strip(), now=clock().now())
+    if holder is None:
         abort(401, description="the token is unknown or revoked")
-    pending = bool(db.dirty)  # "last used" moved on: keep it even if the view fails
-    set_request_actor(actor, db.get(User, actor.user_id))
-    if pending:
-        commit()
+    if holder.touched:
+        commit()  # "last used" moved on: keep it even if the view fails
+    set_request_actor(holder.actor, language=holder.language)
 
 
 def _flatten(messages: Any, prefix: str = "") -> list[FieldError]:
@@ -172,13 +170,20 @@ def _load(schema: type[Schema]) -> dict[str, Any]:
             "the request body must be a JSON object", [FieldError("(body)", "a JSON object")]
         )
     try:
-        return schema().load(body)
+        return _instance(schema).load(body)
     except ValidationError as exc:
         raise EngineValidationFailed("the request has errors", _flatten(exc.messages)) from exc
 
 
 def _reply(schema: type[Schema], value: Any, status: int = 200) -> Any:
-    return jsonify(schema().dump(value)), status
+    return jsonify(_instance(schema).dump(value)), status
+
+
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    """One instance per schema class: building one copies every field, and our schemas keep
+    no state between ``load``/``dump`` calls, so threads may share them."""
+    return schema()
 
 
 def _actor() -> Any:
@@ -326,7 +331,7 @@ def _move_task(service: Any, task_id: int) -> Any:
 def complete(task_id: int) -> Any:
     body = _load(s.CompleteRequest)
     db = get_session()
-    view = tasks.complete_task(
+    done = tasks.complete(
         db,
         task_id=task_id,
         actor=_actor(),
@@ -334,9 +339,8 @@ def complete(task_id: int) -> Any:
         clock=clock(),
         expected_revision=body["revision"],
     )
-    instance = instances.get_instance(db, instance_id=view.instance_id)
     commit()
-    return _reply(s.CompleteResponse, {"task": view, "instance": instance})
+    return _reply(s.CompleteResponse, {"task": done.task, "instance": done.instance})
 
 
 # --- cases ------------------------------------------------------------------------------
