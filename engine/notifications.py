@@ -29,7 +29,8 @@ from engine.errors import NotFound
 from engine.identity import Actor
 from engine.models import HumanTask, Notification, Role, User, UserRole
 
-KINDS = ("reminder", "due", "escalation", "info")
+# "order": an order of the head was signed or delivered (engine.order_notices).
+KINDS = ("reminder", "due", "escalation", "info", "order")
 _MAX_TITLE = 300
 
 

@@ -24,6 +24,10 @@ its number back with it, so the numbers have no gaps and no duplicates.
 Four eyes: the signer is never the drafter. A deputy head signs only under the head's
 dated delegation (Reg 18, in the head's absence; Reg 19), granted and revoked in the
 audit log; the signing itself is recorded on the instance's chain with ``on_behalf_of``.
+
+Signing tells the order's author its number, and delivery tells the author and whoever
+started the order's process to whom it went (``engine.order_notices``), in the same
+transaction as the step.
 """
 
 from __future__ import annotations
@@ -41,11 +45,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import audit, instances, tasks
+from engine import audit, instances, order_notices, tasks
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.errors import FieldError, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from engine.identity import Actor, actor_for
-from engine.models import HumanTask, User
+from engine.models import HumanTask, User, UserRole
 from engine.models.orders import (
     Order,
     OrderCounter,
@@ -413,18 +417,42 @@ class DelegationView:
     ends_on: date
     reason: str | None
     revoked: bool
+    deputy_name: str
+    granted_at: datetime
+    revoked_at: datetime | None
+
+    def period(self, day: date) -> str:
+        """ "current", "future" or "past" on ``day``; a revoked delegation is past."""
+        if self.revoked or self.ends_on < day:
+            return "past"
+        return "future" if self.starts_on > day else "current"
 
 
 def _delegation_view(session: Session, row: SigningDelegation) -> DelegationView:
+    deputy = session.get(User, row.deputy_id)
     return DelegationView(
-        row.id,
-        _username(session, row.head_id) or "?",
-        _username(session, row.deputy_id) or "?",
-        row.starts_on,
-        row.ends_on,
-        row.reason,
-        row.revoked_at is not None,
+        id=row.id,
+        head=_username(session, row.head_id) or "?",
+        deputy=deputy.username if deputy else "?",
+        starts_on=row.starts_on,
+        ends_on=row.ends_on,
+        reason=row.reason,
+        revoked=row.revoked_at is not None,
+        deputy_name=(deputy.full_name or deputy.username) if deputy else "?",
+        granted_at=row.created_at,
+        revoked_at=row.revoked_at,
     )
+
+
+def deputy_heads(session: Session) -> list[tuple[str, str]]:
+    """The active deputy heads a delegation may name: (username, full name), by name."""
+    rows = session.execute(
+        select(User.username, User.full_name)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role_code == "deputy_head", User.is_active.is_(True))
+        .order_by(User.full_name, User.username)
+    )
+    return [(username, full_name or username) for username, full_name in rows]
 
 
 def grant_delegation(
@@ -437,17 +465,29 @@ def grant_delegation(
     now: datetime,
     reason: str | None = None,
 ) -> DelegationView:
-    """The head delegates signing to a deputy head for whole days (both ends included)."""
+    """The head delegates signing to a deputy head for whole days (both ends included).
+
+    A start in the past is accepted: signing checks the day it happens, so an earlier start
+    gives no power over what was signed before the grant, which the audit log dates.
+
+    Raises:
+        Forbidden: the actor is not the head acting as themselves.
+        ValidationFailed: per field, with stable messages: ``deputy`` "no such active
+            user" or "not a deputy head"; ``ends_on`` "ends before it starts";
+            ``reason`` "maxLength 500".
+    """
     if not actor.has_role("head") or actor.on_behalf_of:
         raise Forbidden("only the head delegates the signing of orders")
     target = session.scalar(select(User).where(User.username == deputy))
     errors = []
     if target is None or not target.is_active:
-        errors.append(FieldError("deputy", f"no active user {deputy!r}"))
+        errors.append(FieldError("deputy", "no such active user"))
     elif "deputy_head" not in actor_for(target).roles:
-        errors.append(FieldError("deputy", f"{deputy} is not a deputy head"))
+        errors.append(FieldError("deputy", "not a deputy head"))
     if ends_on < starts_on:
-        errors.append(FieldError("ends_on", "the delegation ends before it starts"))
+        errors.append(FieldError("ends_on", "ends before it starts"))
+    if reason is not None and len(reason) > 500:
+        errors.append(FieldError("reason", "maxLength 500"))
     if errors:
         raise ValidationFailed("the delegation cannot be granted", errors)
     assert target is not None and actor.user_id is not None
@@ -480,6 +520,8 @@ def grant_delegation(
 def revoke_delegation(
     session: Session, *, actor: Actor, delegation_id: int, now: datetime
 ) -> DelegationView:
+    """The head who granted a delegation ends it now (audited once; revoking twice is a
+    no-op). Raises NotFound, or Forbidden for anyone but that head."""
     row = session.get(SigningDelegation, delegation_id)
     if row is None:
         raise NotFound(f"delegation {delegation_id} does not exist")
@@ -703,6 +745,7 @@ def sign_orders(
         row.status = "registered"
         _step(session, row, "signed", principal, now, comments=f"№ {reg.number}")
         session.flush()
+        order_notices.tell_signed(session, row=row, task_id=task.id, now=now)
         done.append(_view(session, row))
     return done
 
@@ -716,7 +759,8 @@ def notify_order(
     delivery: str = "notified",
     clock: Clock | None = None,
 ) -> OrderView:
-    """Record that the applicant (or the next step) was notified (head_order's ``publish``)."""
+    """Record that the applicant (or the next step) was notified (head_order's ``publish``),
+    and tell the order's author and the process's starter to whom it went."""
     clock = clock or SYSTEM_CLOCK
     row = _order(session, order_id)
     _require_status(row, "registered")
@@ -735,6 +779,15 @@ def notify_order(
     row.status = "notified"
     _step(session, row, "notified", actor, clock.now(), comments=notified_to)
     session.flush()
+    order_notices.tell_delivered(
+        session,
+        row=row,
+        notified_to=notified_to,
+        delivery=delivery,
+        by=actor,
+        task_id=task.id,
+        now=clock.now(),
+    )
     return _view(session, row)
 
 

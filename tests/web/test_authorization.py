@@ -194,6 +194,10 @@ TABLE: dict[str, dict[str, Route]] = {
     "orders.queue": {"GET": gate("/orders/queue", SIGNERS)},
     "orders.sign": {"POST": gate("/orders/sign", SIGNERS)},
     "orders.return_": {"POST": gate("/orders/999999/return", SIGNERS)},
+    # Only the head delegates signing (the deputy head is the one delegated to).
+    "orders.delegations": {"GET": gate("/orders/delegations", frozenset({"head"}))},
+    "orders.grant": {"POST": gate("/orders/delegations", frozenset({"head"}))},
+    "orders.revoke": {"POST": gate("/orders/delegations/999999/revoke", frozenset({"head"}))},
     # Anyone may check a signed order's authenticity.
     "orders.verify": {"GET": gate("/verify", EVERYONE), "POST": gate("/verify", EVERYONE)},
     # --- legal time: calendar overrides (admin), the notification bell ---

@@ -1,5 +1,6 @@
-"""Orders of the head: drafting and review pages, the head's signing queue, the PDFs, and the
-public verification page (no sign-in) where anyone checks a signed order.
+"""Orders of the head: drafting and review pages, the head's signing queue, the head's
+delegations of signing to a deputy, the PDFs, and the public verification page (no sign-in)
+where anyone checks a signed order.
 
 Every view calls one service of ``engine.orders``; the keys' folder is
 ``app.config["ORDERS_KEYS_DIR"]`` or ``QORGAU_KEYS_DIR`` (default ``var/keys``).
@@ -7,6 +8,7 @@ Every view calls one service of ``engine.orders``; the keys' folder is
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from engine.errors import EngineError, FieldError, Forbidden, ValidationFailed
 from engine.order_templates import TEMPLATES
 from web.auth import current_actor, roles_required
 from web.db import clock, commit, get_session, rollback
+from web.i18n import field_message
 
 bp = Blueprint("orders", __name__)
 
@@ -209,6 +212,7 @@ def queue(status: int = 200, errors: list[str] | None = None) -> Any:
             orders=orders.signing_queue(session, actor=actor, clock=clock()),
             principal=principal,
             delegation=delegation,
+            may_delegate=actor.has_role("head") and actor.on_behalf_of is None,
             errors=errors or [],
         ),
         status,
@@ -262,6 +266,92 @@ def return_(order_id: int) -> Any:
         return queue(422, [str(exc)])
     flash(_("Returned to the author with comments."), "info")
     return redirect(url_for("orders.queue"))
+
+
+# --- the head's delegations of signing (Reg 18, 19) -------------------------------------
+
+
+def _delegation_message(error: FieldError) -> str:
+    # The engine's stable phrases (engine.orders.grant_delegation), then the common ones.
+    own = {
+        "no such active user": _("No active user by this name."),
+        "not a deputy head": _("This user is not a deputy head."),
+        "ends before it starts": _("The delegation ends before it starts."),
+    }
+    return own.get(error.message) or field_message(error.message)
+
+
+@bp.get("/orders/delegations")
+@roles_required("head")
+def delegations(errors: list[FieldError] | None = None, status: int = 200) -> Any:
+    session = get_session()
+    today = orders.local_day(clock().now())
+    rows = orders.list_delegations(session)
+    by_field: dict[str, list[str]] = {}
+    for error in errors or []:
+        by_field.setdefault(error.field, []).append(_delegation_message(error))
+    return (
+        render_template(
+            "orders/delegations.html",
+            current=[d for d in rows if d.period(today) == "current"],
+            future=[d for d in rows if d.period(today) == "future"],
+            past=[d for d in rows if d.period(today) == "past"],
+            deputies=orders.deputy_heads(session),
+            me=_actor().username,
+            errors=by_field,
+            form=request.form,
+            today=today,
+        ),
+        status,
+    )
+
+
+def _form_day(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.form.get(name, "").strip())
+    except ValueError:
+        return None
+
+
+@bp.post("/orders/delegations")
+@roles_required("head")
+def grant() -> Any:
+    starts, ends = _form_day("starts_on"), _form_day("ends_on")
+    bad = [
+        FieldError(name, "not a valid date")
+        for name, day in (("starts_on", starts), ("ends_on", ends))
+        if day is None
+    ]
+    if bad:
+        return delegations(bad, 422)
+    assert starts is not None and ends is not None
+    try:
+        orders.grant_delegation(
+            get_session(),
+            actor=_actor(),
+            deputy=request.form.get("deputy", "").strip(),
+            starts_on=starts,
+            ends_on=ends,
+            reason=request.form.get("reason", "").strip() or None,
+            now=clock().now(),
+        )
+        commit()
+    except ValidationFailed as exc:
+        rollback()
+        return delegations(exc.errors, 422)
+    flash(_("Delegation granted."), "info")
+    return redirect(url_for("orders.delegations"))
+
+
+@bp.post("/orders/delegations/<int:delegation_id>/revoke")
+@roles_required("head")
+def revoke(delegation_id: int) -> Any:
+    orders.revoke_delegation(
+        get_session(), actor=_actor(), delegation_id=delegation_id, now=clock().now()
+    )
+    commit()
+    flash(_("Delegation revoked."), "info")
+    return redirect(url_for("orders.delegations"))
 
 
 # --- public verification ----------------------------------------------------------------
