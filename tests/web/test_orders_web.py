@@ -110,7 +110,7 @@ def test_sign_a_selection_with_one_passphrase_then_verify_publicly(oapp, people,
     )
     body = ok.get_data(as_text=True)
     assert ok.status_code == 200, body
-    assert "Valid" in body and "№ 1" in body and "Head" in body
+    assert "Жарамды:" in body and "№ 1" in body and "Head" in body  # "Valid:", in Kazakh
     changed = bytearray(signed)
     changed[signed.index(b"stream", 2000) + 40] ^= 0x01
     bad = public.post(

@@ -80,7 +80,7 @@ def test_a_hostile_upload_is_refused_with_a_message_and_nothing_stored(
     )
     assert response.status_code == 303
     page = b.get("/studio/").get_data(as_text=True)
-    assert "Refused" in page and fragment in page
+    assert "Қабылданбады" in page and fragment in page  # "Refused": the analyst reads Kazakh
     assert drafts(sessions) == 0
 
 
@@ -146,7 +146,7 @@ def test_modeler_save_validate_deploy_diff_and_migration(world, signed_in, sessi
     deployed = b.post(draft_url + "/deploy", {"comment": "clauses of the legal check"})
     assert deployed.status_code == 302
     library = b.get("/studio/").get_data(as_text=True)
-    assert "Deployed: test_intake v2" in library and "clauses of the legal check" in library
+    assert "Жарияланды: test_intake v2" in library and "clauses of the legal check" in library
     with unit_of_work(sessions) as s:
         new = instances.start_process(
             s, process_key="test_intake", actor=world["aigul"], clock=clock
@@ -170,7 +170,7 @@ def test_modeler_save_validate_deploy_diff_and_migration(world, signed_in, sessi
         },
     )
     text = dry.get_data(as_text=True)
-    assert dry.status_code == 200 and "Dry run: nothing was changed" in text
+    assert dry.status_code == 200 and "Алдын ала тексеру: ештеңе өзгертілмеді" in text
     assert f"#{old.id}" in text.split('data-list="moved"')[1].split("</ul>")[0]
 
 
@@ -226,7 +226,7 @@ def test_rules_editor_adds_a_rule_with_basis_and_dates(world, signed_in, session
     assert "test.new_term" in page and "2026-01-01" in page
     refused = b.post(draft_url + "/rules", {"key": "x", "basis": "", "value": "-1", "unit": "x"})
     assert refused.status_code == 303
-    assert "Rule not saved" in b.get(draft_url).get_data(as_text=True)
+    assert "Ереже сақталмады" in b.get(draft_url).get_data(as_text=True)  # "Rule not saved"
 
 
 def test_decision_table_page_and_save(world, signed_in, sessions, clock):
