@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Run as a script, this folder comes first on sys.path, where engine.py and http.py would
+# shadow the engine package and the standard library's http.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
 
 from engine import definitions, instances, tasks  # noqa: E402
 from engine.clock import FixedClock  # noqa: E402

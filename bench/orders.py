@@ -15,7 +15,9 @@ from pathlib import Path
 
 # The project root first: this folder's engine.py would otherwise shadow the engine package.
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Run as a script, this folder comes first on sys.path, where engine.py and http.py would
+# shadow the engine package and the standard library's http.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
 
 from engine import signing  # noqa: E402
 from engine.order_pdf import Registration, render_order  # noqa: E402

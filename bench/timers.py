@@ -31,7 +31,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Run as a script, this folder comes first on sys.path, where engine.py and http.py would
+# shadow the engine package and the standard library's http.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
 
 from sqlalchemy import create_engine, func, make_url, select, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
