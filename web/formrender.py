@@ -10,6 +10,7 @@ formats ``date``, ``iin`` and ``phone-kz``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
@@ -162,3 +163,16 @@ def coerce(
         else:
             data[name] = text
     return data, problems
+
+
+def date_range(form: MultiDict[str, str]) -> tuple[date, date] | list[FieldError]:
+    """The ``starts_on`` and ``ends_on`` dates of a posted form (absences, delegations), or
+    an error for each of them that is not a date."""
+    days: dict[str, date] = {}
+    errors = []
+    for name in ("starts_on", "ends_on"):
+        try:
+            days[name] = date.fromisoformat(form.get(name, "").strip())
+        except ValueError:
+            errors.append(FieldError(name, "not a valid date"))
+    return errors or (days["starts_on"], days["ends_on"])

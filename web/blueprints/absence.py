@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -12,15 +11,9 @@ from engine import absence
 from engine.errors import FieldError, ValidationFailed
 from web.auth import current_actor, login_required
 from web.db import clock, commit, get_session, rollback
+from web.formrender import date_range
 
 bp = Blueprint("absence", __name__)
-
-
-def _day(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.form.get(name, ""))
-    except ValueError:
-        return None
 
 
 @bp.get("/absence")
@@ -48,15 +41,10 @@ def index(errors: list[FieldError] | None = None, status: int = 200) -> Any:
 def record() -> Any:
     actor = current_actor()
     assert actor is not None
-    starts, ends = _day("starts_on"), _day("ends_on")
-    missing = [
-        FieldError(n, "not a valid date")
-        for n, d in (("starts_on", starts), ("ends_on", ends))
-        if d is None
-    ]
-    if missing:
-        return index(missing, 422)
-    assert starts is not None and ends is not None
+    days = date_range(request.form)
+    if isinstance(days, list):
+        return index(days, 422)
+    starts, ends = days
     try:
         absence.record_absence(
             get_session(),

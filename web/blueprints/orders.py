@@ -8,7 +8,6 @@ Every view calls one service of ``engine.orders``; the keys' folder is
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from engine.errors import EngineError, FieldError, Forbidden, ValidationFailed
 from engine.order_templates import TEMPLATES
 from web.auth import current_actor, roles_required
 from web.db import clock, commit, get_session, rollback
+from web.formrender import date_range
 from web.i18n import field_message
 
 bp = Blueprint("orders", __name__)
@@ -306,25 +306,13 @@ def delegations(errors: list[FieldError] | None = None, status: int = 200) -> An
     )
 
 
-def _form_day(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.form.get(name, "").strip())
-    except ValueError:
-        return None
-
-
 @bp.post("/orders/delegations")
 @roles_required("head")
 def grant() -> Any:
-    starts, ends = _form_day("starts_on"), _form_day("ends_on")
-    bad = [
-        FieldError(name, "not a valid date")
-        for name, day in (("starts_on", starts), ("ends_on", ends))
-        if day is None
-    ]
-    if bad:
-        return delegations(bad, 422)
-    assert starts is not None and ends is not None
+    days = date_range(request.form)
+    if isinstance(days, list):
+        return delegations(days, 422)
+    starts, ends = days
     try:
         orders.grant_delegation(
             get_session(),
