@@ -60,7 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["qorgau.sessions"] = make_sessionmaker(engine)
     app.extensions["qorgau.engine"] = engine
 
-    from web import auth, csrf, db, errors, i18n, templating
+    from web import auth, csrf, db, errors, i18n, labels, templating
 
     db.init_app(app)
     i18n.init_app(app)
@@ -68,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
+    labels.init_app(app)
 
     from web.blueprints import all_blueprints
 

@@ -18,15 +18,9 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from engine.cases import PERSON_ROLES
-
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "web" / "translations"
 LANGUAGES = ("kk", "ru")  # English is the source language: msgids are English
-
-# Translated through a variable, so extraction cannot see them: cases/show.html renders
-# ``_(r)`` for each person role. Keep them in the catalogs until the code marks them.
-TRANSLATED_AT_RUNTIME = frozenset(PERSON_ROLES)
 
 # printf-style directives (what ``_("...", name=...)`` and Jinja's newstyle gettext use)
 # and str.format fields.
@@ -111,10 +105,8 @@ def test_extraction_covers_python_and_templates(extracted):
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_web_string_is_translated(lang, extracted):
-    gaps = untranslated(load_catalog(lang), set(extracted) | TRANSLATED_AT_RUNTIME)
-    detail = "\n".join(
-        f"  {msgid!r} ({', '.join(sorted(extracted.get(msgid, ['runtime'])))})" for msgid in gaps
-    )
+    gaps = untranslated(load_catalog(lang), extracted)
+    detail = "\n".join(f"  {msgid!r} ({', '.join(sorted(extracted[msgid]))})" for msgid in gaps)
     assert not gaps, f"{len(gaps)} string(s) without a {lang} translation:\n{detail}"
 
 
