@@ -1,5 +1,6 @@
-"""Names, in the user's language, of the code values the engine stores: statuses, the roles
-of the people around a child, the units of deadline rules.
+"""Names, in the user's language, of the code values the engine stores: statuses, audit
+actions and order steps, the roles of the people around a child, the units of deadline
+rules.
 
 Templates show them through one filter, ``{{ order.status|label("order_status") }}``; a
 value with no entry here is shown as stored, so a new engine state is visible (in English)
@@ -50,6 +51,41 @@ LABELS: dict[str, dict[str, Any]] = {
         "signing": _("awaiting signature"),
         "registered": _("signed and registered"),
         "notified": _("notified"),
+    },
+    # engine.audit: the actions of a case's timeline
+    "audit_action": {
+        "case.created": _("case opened"),
+        "case.comment_added": _("comment added"),
+        "case.document_uploaded": _("document attached"),
+        "case.person_added": _("person added"),
+        "case.procedure_started": _("procedure started for the case"),
+        "process.started": _("procedure started"),
+        "process.completed": _("procedure finished"),
+        "process.suspended": _("procedure suspended"),
+        "process.resumed": _("procedure resumed"),
+        "process.terminated": _("procedure terminated"),
+        "process.migrated": _("moved to a new process version"),
+        "task.created": _("task created"),
+        "task.claimed": _("task taken into work"),
+        "task.released": _("task returned to the queue"),
+        "task.assigned": _("task assigned"),
+        "task.taken_over": _("task taken over"),
+        "task.completed": _("task done"),
+        "task.cancelled": _("task cancelled"),
+        "incident.opened": _("failure recorded"),
+        "incident.retried": _("failed step retried"),
+        "message.correlated": _("message received"),
+        "timers.fired": _("term came due"),
+    },
+    # engine.orders: the steps of an order's history
+    "order_step": {
+        "drafted": _("drafted"),
+        "edited": _("draft edited"),
+        "submitted": _("sent for legal review"),
+        "approved": _("approved by the lawyer"),
+        "returned": _("returned with comments"),
+        "signed": _("signed"),
+        "notified": _("delivered"),
     },
     # engine.cases.PERSON_ROLES
     "person_role": {

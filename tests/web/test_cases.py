@@ -213,7 +213,9 @@ def test_timeline_and_diagram_follow_the_procedure(api, api_app, db_sessions, cl
 
     html = client.get(f"/cases/{case.id}").get_data(as_text=True)
     for action in ("case.created", "case.procedure_started", "process.started", "task.completed"):
-        assert action in html, action
+        assert f'title="{action}"' in html, action
+    # ... named in the reader's language (this user reads English).
+    assert ">procedure started<" in html and ">task done<" in html
     assert f'data-src="/procedures/{run["instance_id"]}/diagram.json"' in html
     assert "bpmn-viewer.production.min.js" in html and "<script>" not in html
 
