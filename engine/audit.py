@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -111,8 +111,16 @@ def _build(
     }
 
 
+class ChainHead(Protocol):
+    """What appending to an instance's chain reads and moves: an instance row (ORM or Core)."""
+
+    id: int
+    audit_seq: int
+    audit_head: str
+
+
 def instance_event_rows(
-    instance: ProcessInstance,
+    instance: ChainHead,
     actor: Actor,
     events: list[PendingEvent],
     at: datetime,

@@ -3,14 +3,17 @@
 Each public service in ``tasks.py`` and ``instances.py`` runs inside the caller's
 transaction and uses a ``Unit`` from here:
 
-1. ``Unit.open`` reads the instance row (``SELECT … FOR UPDATE`` on PostgreSQL) and, when the
-   command needs it, restores the workflow against the cached spec of its version;
+1. ``Unit.open`` (or ``open_for_task``) reads the instance row, and for a task the case's
+   open inbox rows, with prebuilt SQLAlchemy Core statements (``SELECT … FOR UPDATE`` on
+   PostgreSQL); when the command needs it, ``load`` gives the workflow: the one a committed
+   command left in memory if the row's state is exactly what it saved, else restored
+   against the cached spec of its version;
 2. the command acts on the workflow (complete a task, deliver a message, …);
 3. ``Unit.save`` serializes the state, recomputes status, next timer and message
-   subscriptions, brings ``human_task`` rows in line with the READY manual tasks, appends the
-   audit events, and flushes. The instance UPDATE carries ``WHERE revision = <read>``:
-   when another writer got there first nothing is written and ``Conflict`` is raised, so the
-   caller rolls the whole transaction back.
+   subscriptions, brings ``human_task`` rows in line with the READY manual tasks and appends
+   the audit events, one statement per table. The instance UPDATE goes first and carries
+   ``WHERE revision = <read>``: when another writer got there first nothing is written and
+   ``Conflict`` is raised, so the caller rolls the whole transaction back.
 """
 
 from __future__ import annotations
