@@ -65,6 +65,23 @@ def event_hash(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# The columns of one event row, as ``_build`` gives them.
+EVENT_COLUMNS = (
+    "chain",
+    "seq",
+    "at",
+    "actor_id",
+    "actor",
+    "on_behalf_of",
+    "action",
+    "instance_id",
+    "task_guid",
+    "detail",
+    "prev_hash",
+    "hash",
+)
+
+
 @dataclass(frozen=True)
 class PendingEvent:
     action: str

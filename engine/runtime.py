@@ -33,7 +33,6 @@ from engine import audit
 from engine.calendar import WorkingCalendar
 from engine.calendar_overrides import load_calendar
 from engine.clock import SYSTEM_CLOCK, Clock
-from engine.db import is_postgres
 from engine.deadlines import deadline_for
 from engine.errors import Conflict, InvalidTransition, NotFound
 from engine.identity import Actor
@@ -45,6 +44,7 @@ from engine.models import (
     ProcessInstance,
     ProcessVersion,
 )
+from engine.prepared import Prepared
 from engine.spiff import workflow as spiff
 from engine.views import InstanceView
 
@@ -234,32 +234,42 @@ _TASK_MUTABLE = ("assignee_id", "claimed_at", "status", "completed_at", "complet
 _SELECT_INSTANCE = select(INSTANCES, VERSIONS_TABLE.c.content_hash).join(
     VERSIONS_TABLE, VERSIONS_TABLE.c.id == INSTANCES.c.process_version_id
 )
+# Reads lock the instance row on PostgreSQL (SQLite renders no FOR UPDATE: its writers are
+# serialized by the database lock, and the revision check catches a stale read).
+_BY_ID = Prepared(
+    _SELECT_INSTANCE.where(INSTANCES.c.id == bindparam("instance_id")).with_for_update(of=INSTANCES)
+)
+_OF_TASK = Prepared(
+    _SELECT_INSTANCE.where(
+        INSTANCES.c.id
+        == select(TASKS.c.instance_id).where(TASKS.c.id == bindparam("task_id")).scalar_subquery()
+    ).with_for_update(of=INSTANCES)
+)
+_SELECT_OPEN_AND_TASK = Prepared(
+    select(TASKS).where(
+        TASKS.c.instance_id == bindparam("instance_id"),
+        or_(TASKS.c.status == "ready", TASKS.c.id == bindparam("task_id")),
+    )
+)
+_SELECT_OPEN = Prepared(
+    select(TASKS).where(TASKS.c.instance_id == bindparam("instance_id"), TASKS.c.status == "ready")
+)
 # The revision check: a writer that lost the race updates nothing.
-_UPDATE_INSTANCE = (
+_UPDATE_INSTANCE = Prepared(
     update(INSTANCES)
     .where(INSTANCES.c.id == bindparam("_id"), INSTANCES.c.revision == bindparam("_read"))
     .values(revision=bindparam("_next"), **{c: bindparam(f"_{c}") for c in _INSTANCE_MUTABLE})
 )
-_INSERT_INSTANCE = insert(INSTANCES).returning(INSTANCES.c.id)
-_UPDATE_TASK = (
+_INSTANCE_COLUMNS = tuple(c.name for c in INSTANCES.columns if c.name != "id")
+_INSERT_INSTANCE = Prepared(insert(INSTANCES).returning(INSTANCES.c.id), _INSTANCE_COLUMNS)
+_UPDATE_TASK = Prepared(
     update(TASKS)
     .where(TASKS.c.id == bindparam("_id"))
     .values({c: bindparam(f"_{c}") for c in _TASK_MUTABLE})
 )
-_INSERT_TASKS = insert(TASKS).returning(TASKS.c.id, sort_by_parameter_order=True)
-_INSERT_AUDIT = insert(AuditEvent.__table__)
-_BY_ID = _SELECT_INSTANCE.where(INSTANCES.c.id == bindparam("instance_id"))
-_OF_TASK = _SELECT_INSTANCE.where(
-    INSTANCES.c.id
-    == select(TASKS.c.instance_id).where(TASKS.c.id == bindparam("task_id")).scalar_subquery()
-)
-_SELECT_OPEN_AND_TASK = select(TASKS).where(
-    TASKS.c.instance_id == bindparam("instance_id"),
-    or_(TASKS.c.status == "ready", TASKS.c.id == bindparam("task_id")),
-)
-_SELECT_OPEN = select(TASKS).where(
-    TASKS.c.instance_id == bindparam("instance_id"), TASKS.c.status == "ready"
-)
+_TASK_COLUMNS = tuple(c.name for c in TASKS.columns if c.name != "id")
+_INSERT_TASK = Prepared(insert(TASKS).returning(TASKS.c.id), _TASK_COLUMNS)
+_INSERT_AUDIT = Prepared(insert(AuditEvent.__table__), audit.EVENT_COLUMNS)
 
 
 def role_of(task: spiff.ManualTaskInfo, version: ProcessVersion) -> str | None:
@@ -355,7 +365,7 @@ class Unit:
         )
         row.update(instance)
         session.flush()  # anything the caller added first (a case row) goes before
-        row["id"] = session.connection().execute(_INSERT_INSTANCE, dict(row)).scalar_one()
+        row["id"] = _INSERT_INSTANCE.returning(session.connection(), row)["id"]
         return cls(session, actor, clock, row, version, workflow, _open_rows={})
 
     @classmethod
@@ -376,13 +386,13 @@ class Unit:
         )
         if unit is None:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-        rows = session.connection().execute(
-            _SELECT_OPEN_AND_TASK, {"instance_id": unit.instance.id, "task_id": task_id}
+        rows = _SELECT_OPEN_AND_TASK.rows(
+            session.connection(), {"instance_id": unit.instance.id, "task_id": task_id}
         )
         unit._open_rows = {}
         task = None
         for found in rows:
-            row = Record(found._mapping)
+            row = Record(found)
             if row.status == "ready":
                 unit._open_rows[row.id] = row
             if row.id == task_id:
@@ -395,19 +405,17 @@ class Unit:
     def _open_where(
         cls,
         session: Session,
-        stmt: Any,
+        stmt: Prepared,
         params: dict[str, Any],
         actor: Actor,
         clock: Clock | None,
         expected_revision: int | None,
     ) -> Unit | None:
         session.flush()  # what the caller changed through the ORM is visible to Core reads
-        if is_postgres(session):
-            stmt = stmt.with_for_update(of=INSTANCES)
-        found = session.connection().execute(stmt, params).one_or_none()
+        found = stmt.one_or_none(session.connection(), params)
         if found is None:
             return None
-        instance = Record(found._mapping)
+        instance = Record(found)
         content_hash = instance.pop("content_hash")
         if expected_revision is not None and instance.revision != expected_revision:
             raise Conflict(
@@ -502,8 +510,8 @@ class Unit:
         connection = self.session.connection()
         # The instance UPDATE carries the revision check and goes first: a writer that lost
         # the race stops here, before it writes anything else.
-        written = connection.execute(
-            _UPDATE_INSTANCE,
+        written = _UPDATE_INSTANCE.execute(
+            connection,
             {
                 "_id": instance.id,
                 "_read": instance.revision,
@@ -511,7 +519,7 @@ class Unit:
                 **{f"_{c}": instance[c] for c in _INSTANCE_MUTABLE},
             },
         )
-        if written.rowcount != 1:
+        if written != 1:
             raise Conflict(
                 f"case {instance.id} was changed by someone else at the same time; reload it",
                 instance_id=instance.id,
@@ -523,8 +531,8 @@ class Unit:
         # Rows changed through the ORM (a claim, an incident, a message subscription).
         self.session.flush()
         if self._changed_rows:
-            connection.execute(
-                _UPDATE_TASK,
+            _UPDATE_TASK.execute_many(
+                connection,
                 [
                     {"_id": row_id, **{f"_{c}": row[c] for c in _TASK_MUTABLE}}
                     for row_id, row in self._changed_rows.items()
@@ -533,14 +541,13 @@ class Unit:
             self._forget_loaded(HumanTask, self._changed_rows)
             self._changed_rows = {}
         if self._new_tasks:
-            ids = connection.execute(_INSERT_TASKS, list(self._new_tasks)).scalars().all()
-            for row, row_id in zip(self._new_tasks, ids, strict=True):
-                row["id"] = row_id
+            for row in self._new_tasks:
+                row["id"] = _INSERT_TASK.returning(connection, row)["id"]
                 if self._open_rows is not None:
-                    self._open_rows[row_id] = row
+                    self._open_rows[row.id] = row
             self._new_tasks = []
         if audit_rows:
-            connection.execute(_INSERT_AUDIT, audit_rows)
+            _INSERT_AUDIT.execute_many(connection, audit_rows)
 
     def _forget_loaded(self, model: type, ids: Iterable[int]) -> None:
         """Expire ORM copies of rows just written with Core, so that a later read in this
@@ -614,6 +621,9 @@ class Unit:
                 due_at=deadline.due_at if deadline else None,
                 deadline_basis=deadline.basis if deadline else None,
                 calendar_version=deadline.calendar_version if deadline else None,
+                reminded_at=None,
+                overdue_at=None,
+                escalated_at=None,
                 created_at=self.now,
                 claimed_at=None,
                 completed_at=None,
@@ -637,10 +647,8 @@ class Unit:
     def open_rows(self) -> dict[int, Record]:
         """The case's open inbox rows by id, read once per command."""
         if self._open_rows is None:
-            found = self.session.connection().execute(
-                _SELECT_OPEN, {"instance_id": self.instance.id}
-            )
-            self._open_rows = {r.id: Record(r._mapping) for r in found}
+            found = _SELECT_OPEN.rows(self.session.connection(), {"instance_id": self.instance.id})
+            self._open_rows = {r["id"]: Record(r) for r in found}
         return self._open_rows
 
     def view(self) -> InstanceView:
