@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,8 +33,33 @@ def instance_chain(instance_id: int) -> str:
 
 
 def _canonical(value: Any) -> Any:
-    """Make ``value`` JSON-native so that its hash survives a round trip through the DB."""
+    """Make ``value`` JSON-native so that its hash survives a round trip through the DB.
+
+    Most details already are (form data, ids, names): those are kept as they are; anything
+    else (dates, tuples, decimals) goes through JSON once, dates as text.
+    """
+    if _json_native(value, 0):
+        return value
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _json_native(value: Any, depth: int) -> bool:
+    """Whether ``value`` comes back from JSON as an equal value of the same types."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if depth > 32:
+        return False
+    if kind is dict:
+        return all(type(k) is str and _json_native(v, depth + 1) for k, v in value.items())
+    if kind is list:
+        return all(_json_native(v, depth + 1) for v in value)
+    return False
 
 
 def event_hash(

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import forms
@@ -15,6 +15,7 @@ from engine.db import is_postgres
 from engine.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from engine.identity import SYSTEM, Actor
 from engine.models import Incident, MessageSubscription, ProcessInstance, ProcessVersion
+from engine.prepared import Prepared
 from engine.runtime import ACTIVE, Unit, VersionInfo, instance_view, load_version, specs_of
 from engine.spiff import workflow as spiff
 from engine.views import InstanceView
@@ -22,16 +23,19 @@ from engine.views import InstanceView
 ADMIN_ROLES = frozenset({"admin", "head", "deputy_head"})
 
 
+_LATEST = Prepared(
+    select(ProcessVersion.id, ProcessVersion.content_hash)
+    .where(ProcessVersion.process_key == bindparam("process_key"))
+    .order_by(ProcessVersion.version.desc())
+    .limit(1)
+)
+
+
 def latest_version(session: Session, process_key: str) -> VersionInfo:
-    found = session.execute(
-        select(ProcessVersion.id, ProcessVersion.content_hash)
-        .where(ProcessVersion.process_key == process_key)
-        .order_by(ProcessVersion.version.desc())
-        .limit(1)
-    ).first()
+    found = _LATEST.one_or_none(session.connection(), {"process_key": process_key})
     if found is None:
         raise NotFound(f"no process {process_key!r} is deployed", process_key=process_key)
-    return load_version(session, found.id, found.content_hash)
+    return load_version(session, found["id"], found["content_hash"])
 
 
 def may_start(actor: Actor, version: ProcessVersion | VersionInfo) -> bool:

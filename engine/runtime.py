@@ -498,11 +498,12 @@ class Unit:
         if wf is not None:
             instance.state_json = spiff.save_workflow(wf)
             instance.serializer_version = spiff.SERIALIZER_VERSION
-            instance.next_timer_at = spiff.next_timer_at(wf)
-            self._derive_status()
+            seen = spiff.snapshot(wf)
+            instance.next_timer_at = seen.next_timer_at
+            self._derive_status(seen)
             if instance.status in ENDED:
                 instance.next_timer_at = None
-            self._sync_tasks()
+            self._sync_tasks(seen)
             self._sync_messages()
         instance.updated_at = self.now
         audit_rows = audit.instance_event_rows(instance, self.actor, self.events, self.now)
@@ -557,26 +558,26 @@ class Unit:
             if loaded is not None:
                 self.session.expire(loaded)
 
-    def _derive_status(self) -> None:
-        instance, wf = self.instance, self.workflow
+    def _derive_status(self, seen: spiff.Snapshot) -> None:
+        instance = self.instance
         if instance.status in {"suspended", "terminated"}:
             return
-        if self.failed or spiff.has_failed_tasks(wf):
+        if self.failed or seen.failed:
             instance.status = "error"
-        elif spiff.is_completed(wf):
+        elif seen.completed:
             if instance.status != "completed":
                 instance.status = "completed"
                 instance.ended_at = self.now
                 self.event("process.completed", {})
-        elif spiff.ready_manual_tasks(wf):
+        elif seen.ready_manual:
             instance.status = "running"
         else:
             instance.status = "waiting"
 
-    def _sync_tasks(self) -> None:
+    def _sync_tasks(self, seen: spiff.Snapshot) -> None:
         """Make the open ``human_task`` rows equal the workflow's READY manual tasks."""
         instance = self.instance
-        ready = [] if instance.status in ENDED else spiff.ready_manual_tasks(self.workflow)
+        ready = [] if instance.status in ENDED else seen.ready_manual
         ready_by_guid = {t.guid: t for t in ready}
         open_rows = self.open_rows()
         known = set()
@@ -595,7 +596,7 @@ class Unit:
                 self.event("task.cancelled", {"bpmn_id": row.bpmn_id}, row.task_guid)
             self._changed_rows[row.id] = row
             del open_rows[row.id]
-        case_fields = _case_fields(instance, self.workflow) if ready else {}
+        case_fields = _case_fields(instance, seen.data()) if ready else {}
         new_rows = []
         for task in ready:
             if task.guid in known:
@@ -680,10 +681,9 @@ class Unit:
             )
 
 
-def _case_fields(instance: ProcessInstance, workflow: Any) -> dict[str, str | None]:
+def _case_fields(instance: Record, data: dict[str, Any]) -> dict[str, str | None]:
     """What the inbox searches by: the case number (business key) and, by convention,
     the process variables ``child_name`` and ``child_iin`` where a procedure has them."""
-    data = spiff.workflow_data(workflow)
     name, iin = data.get("child_name"), data.get("child_iin")
     return {
         "case_number": instance.business_key,

@@ -347,23 +347,69 @@ class ManualTaskInfo:
     process_id: str | None = None
 
 
+def _manual_info(task: SpiffTask) -> ManualTaskInfo:
+    spec = task.task_spec
+    extensions = getattr(spec, "extensions", None) or {}
+    return ManualTaskInfo(
+        guid=str(task.id),
+        bpmn_id=spec.bpmn_id or spec.name,
+        name=spec.bpmn_name or spec.bpmn_id or spec.name,
+        lane=spec.lane,
+        properties=dict(extensions.get("properties") or {}),
+        instructions=extensions.get("instructionsForEndUser") or spec.documentation,
+        process_id=task.workflow.spec.name,
+    )
+
+
 def ready_manual_tasks(workflow: BpmnWorkflow) -> list[ManualTaskInfo]:
-    tasks = []
-    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
-        spec = task.task_spec
-        extensions = getattr(spec, "extensions", None) or {}
-        tasks.append(
-            ManualTaskInfo(
-                guid=str(task.id),
-                bpmn_id=spec.bpmn_id or spec.name,
-                name=spec.bpmn_name or spec.bpmn_id or spec.name,
-                lane=spec.lane,
-                properties=dict(extensions.get("properties") or {}),
-                instructions=extensions.get("instructionsForEndUser") or spec.documentation,
-                process_id=task.workflow.spec.name,
-            )
-        )
-    return tasks
+    return [_manual_info(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What saving an instance needs to know of its workflow, read in one walk of the task
+    tree (each of ``ready_manual_tasks``, ``has_failed_tasks``, ``next_timer_at`` and
+    ``workflow_data`` walks it again)."""
+
+    ready_manual: list[ManualTaskInfo]
+    failed: bool
+    completed: bool
+    next_timer_at: datetime | None
+    _data_source: Any
+
+    def data(self) -> dict[str, Any]:
+        """As ``workflow_data``: the data of the finished instance or of its latest ready task."""
+        source = self._data_source
+        return dict(source.data) if source is not None else {}
+
+
+def snapshot(workflow: BpmnWorkflow) -> Snapshot:
+    ready_manual: list[ManualTaskInfo] = []
+    waiting: list[SpiffTask] = []
+    failed = False
+    last_ready = None
+    for task in workflow.get_tasks_iterator():
+        state = task.state
+        if state == TaskState.READY:
+            last_ready = task
+            if task.task_spec.manual:
+                ready_manual.append(_manual_info(task))
+        elif state == TaskState.WAITING:
+            waiting.append(task)
+        elif state == TaskState.ERROR:
+            failed = True
+    completed = bool(workflow.is_completed())
+    if completed:
+        source: Any = workflow
+    else:
+        source = last_ready if last_ready is not None else workflow.last_task
+    return Snapshot(
+        ready_manual=ready_manual,
+        failed=failed,
+        completed=completed,
+        next_timer_at=_earliest_timer(waiting),
+        _data_source=source,
+    )
 
 
 def task_data(task: SpiffTask) -> dict[str, Any]:
@@ -372,8 +418,12 @@ def task_data(task: SpiffTask) -> dict[str, Any]:
 
 def next_timer_at(workflow: BpmnWorkflow) -> datetime | None:
     """The earliest due time among the instance's waiting timers (UTC), if any."""
+    return _earliest_timer(workflow.get_tasks(state=TaskState.WAITING))
+
+
+def _earliest_timer(waiting: Iterable[SpiffTask]) -> datetime | None:
     due: list[datetime] = []
-    for task in workflow.get_tasks(state=TaskState.WAITING):
+    for task in waiting:
         definition = getattr(task.task_spec, "event_definition", None)
         if definition is None:
             continue
