@@ -26,6 +26,8 @@ from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.expression import Executable
 
+_NONE = object()
+
 
 @dataclass(frozen=True)
 class _Form:
@@ -35,20 +37,19 @@ class _Form:
     # Positional paramstyles (SQLite's ``?``) take a tuple in this order; named ones a dict.
     names: tuple[str, ...]
     positional: bool
-    defaults: Mapping[str, Any]
-    bind_processors: Mapping[str, Callable[[Any], Any]]
+    # Per parameter, in ``names`` order: its literal value (or _NONE) and its conversion.
+    plan: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
     columns: tuple[str, ...]
     result_processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        out = {}
-        for name in self.names:
-            value = values[name] if name in values else self.defaults[name]
-            processor = self.bind_processors.get(name)
-            out[name] = value if processor is None else processor(value)
+        out = []
+        for name, literal, processor in self.plan:
+            value = values[name] if literal is _NONE or name in values else literal
+            out.append(value if processor is None else processor(value))
         if self.positional:
-            return tuple(out[name] for name in self.names)
-        return out
+            return tuple(out)
+        return dict(zip(self.names, out, strict=True))
 
     def row(self, raw: Sequence[Any]) -> dict[str, Any]:
         values = list(raw)
@@ -62,16 +63,13 @@ def _compile(statement: Executable, dialect: Dialect, columns: Sequence[str] | N
     named = {name: bind for bind, name in compiled.bind_names.items()}
     positional = bool(compiled.positional)
     names = tuple(compiled.positiontup) if positional else tuple(named)
-    defaults: dict[str, Any] = {}
-    processors: dict[str, Callable[[Any], Any]] = {}
-    for name, bind in named.items():
+    plan = []
+    for name in names:
+        bind = named[name]
         if bind.expanding:
             raise ValueError(f"{name}: expanding parameters are not supported here")
-        if not bind.required:
-            defaults[name] = bind.effective_value
-        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        if processor is not None:
-            processors[name] = processor
+        literal = _NONE if bind.required else bind.effective_value
+        plan.append((name, literal, bind.type.dialect_impl(dialect).bind_processor(dialect)))
     keys: list[str] = []
     results: list[tuple[int, Callable[[Any], Any]]] = []
     # A query's columns, or what an INSERT/UPDATE returns.
@@ -84,8 +82,7 @@ def _compile(statement: Executable, dialect: Dialect, columns: Sequence[str] | N
         sql=compiled.string,
         names=names,
         positional=positional,
-        defaults=defaults,
-        bind_processors=processors,
+        plan=tuple(plan),
         columns=tuple(keys),
         result_processors=tuple(results),
     )
