@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from engine.errors import Forbidden
-from tests.procedures.service_support import ServiceWorld, local, service_iin
+from tests.factories import make_iin
+from tests.procedures.service_support import ServiceWorld, local
 
 KEY = "adaptation_centre_placement"
 
@@ -25,7 +26,7 @@ def _start(world, born=date(2014, 5, 15)):
         "aigul",
         {
             "child_name": "Аружан Серікова",
-            "child_iin": service_iin(born),
+            "child_iin": make_iin(born),
             "detected_on": "2026-03-02",
             "circumstances": "Обнаружена без присмотра на вокзале",
         },

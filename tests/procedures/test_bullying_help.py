@@ -12,12 +12,13 @@ import pytest
 from engine import tasks
 from engine.db import unit_of_work
 from engine.errors import Forbidden, ValidationFailed
-from tests.procedures.service_support import ServiceWorld, service_iin
+from tests.factories import make_iin
+from tests.procedures.service_support import ServiceWorld
 
 KEY = "bullying_help"
 REPORT = {
     "child_name": "Мадина Қайратқызы",
-    "child_iin": service_iin(date(2012, 11, 3)),
+    "child_iin": make_iin(date(2012, 11, 3)),
     "school": "Школа-гимназия № 5, г. Костанай",
     "incident_kind": "cyberbullying",
     "suicide_risk_signs": True,

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from engine.errors import Forbidden, ValidationFailed
-from tests.procedures.care_support import CareWorld, care_iin, drive_order
+from tests.factories import make_iin
+from tests.procedures.care_support import CareWorld, drive_order
 
 ASSESSED_ON = date(2026, 3, 5)
 
@@ -17,13 +18,13 @@ APPLICATION = {
     "application_date": "2026-03-02",
     "channel": "egov",
     "applicant_name": "Гүлнар Сейтқалиева",
-    "applicant_iin": care_iin(date(1965, 4, 12), "female"),
+    "applicant_iin": make_iin(date(1965, 4, 12), "female"),
     "applicant_phone": "+77011234567",
     "applicant_address": "Қостанай қ., Гоголь к-сі, 1",
     "applicant_married": False,
     "relationship": "grandparent",
     "child_name": "Аружан",
-    "child_iin": care_iin(date(2018, 5, 15), "female"),
+    "child_iin": make_iin(date(2018, 5, 15), "female"),
     "child_birth_date": None,
 }
 ALL_DOCUMENTS = {
@@ -246,46 +247,46 @@ def _born(years: int, days_short: int = 0) -> date:
 
 
 def test_applicant_of_17_is_refused_and_of_18_accepted(world):
-    young = decide(world, applicant_iin=care_iin(_born(18, 1), "female"))
+    young = decide(world, applicant_iin=make_iin(_born(18, 1), "female"))
     assert (young["applicant_age"], young["eligible"]) == (17, False)
     assert young["refusal_reason"] == "applicant_under_age"
-    adult = decide(world, applicant_iin=care_iin(_born(18), "female"))
+    adult = decide(world, applicant_iin=make_iin(_born(18), "female"))
     assert (adult["applicant_age"], adult["eligible"]) == (18, True)
 
 
 def test_child_opinion_is_required_from_age_10(world):
-    nine = decide(world, child_iin=care_iin(_born(10, 1), "male"), child_opinion="not_heard")
+    nine = decide(world, child_iin=make_iin(_born(10, 1), "male"), child_opinion="not_heard")
     assert (nine["child_age"], nine["eligible"]) == (9, True)
-    ten = decide(world, child_iin=care_iin(_born(10), "male"), child_opinion="not_heard")
+    ten = decide(world, child_iin=make_iin(_born(10), "male"), child_opinion="not_heard")
     assert (ten["child_age"], ten["eligible"], ten["refusal_reason"]) == (
         10,
         False,
         "child_opinion_not_heard",
     )
-    agrees = decide(world, child_iin=care_iin(_born(10), "male"), child_opinion="agrees")
+    agrees = decide(world, child_iin=make_iin(_born(10), "male"), child_opinion="agrees")
     assert agrees["eligible"] is True
-    objects = decide(world, child_iin=care_iin(_born(10), "male"), child_opinion="objects")
+    objects = decide(world, child_iin=make_iin(_born(10), "male"), child_opinion="objects")
     assert (objects["eligible"], objects["refusal_reason"]) == (False, "child_objects")
 
 
 def test_guardianship_under_14_custody_from_14_to_18(world):
     cases = [
-        ({"child_iin": care_iin(_born(14, 1), "female")}, 13, "guardianship"),
-        ({"child_iin": care_iin(_born(14), "female")}, 14, "custody"),
+        ({"child_iin": make_iin(_born(14, 1), "female")}, 13, "guardianship"),
+        ({"child_iin": make_iin(_born(14), "female")}, 14, "custody"),
         # Without an IIN the birth date field decides.
         ({"child_iin": None, "child_birth_date": _born(14).isoformat()}, 14, "custody"),
-        ({"child_iin": care_iin(_born(18, 1), "male")}, 17, "custody"),
+        ({"child_iin": make_iin(_born(18, 1), "male")}, 17, "custody"),
     ]
     for overrides, age, kind in cases:
         data = decide(world, child_opinion="agrees", **overrides)
         assert (data["child_age"], data["guardianship_kind"], data["eligible"]) == (age, kind, True)
         assert data["order_template"] == f"{kind}.establish"
-    adult = decide(world, child_iin=care_iin(_born(18), "male"), child_opinion="agrees")
+    adult = decide(world, child_iin=make_iin(_born(18), "male"), child_opinion="agrees")
     assert (adult["eligible"], adult["refusal_reason"]) == (False, "child_not_minor")
 
 
 def test_unmarried_man_needs_three_years_of_raising_the_child(world):
-    man = care_iin(date(1980, 6, 1), "male")
+    man = make_iin(date(1980, 6, 1), "male")
     two = decide(world, applicant_iin=man, years_raising_child=2)
     assert (two["applicant_is_male"], two["eligible"], two["refusal_reason"]) == (
         True,

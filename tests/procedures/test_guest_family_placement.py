@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from engine.errors import Forbidden, ValidationFailed
-from tests.procedures.service_support import ServiceWorld, service_iin
+from tests.factories import make_iin
+from tests.procedures.service_support import ServiceWorld
 
 KEY = "guest_family_placement"
 APPLICATION = {
@@ -17,7 +18,7 @@ APPLICATION = {
     "applicant_iin": "791028302728",
     "applicant_phone": "+77011234567",
     "child_name": "Данияр Әбенов",
-    "child_iin": service_iin(date(2016, 9, 1), "male"),
+    "child_iin": make_iin(date(2016, 9, 1), "male"),
     "stay_kind": "weekends",
     "period_from": "2026-03-07",
     "period_to": "2026-06-30",

@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from tests.procedures.service_support import ServiceWorld, service_iin
+from tests.factories import make_iin
+from tests.procedures.service_support import ServiceWorld
 
 KEY = "property_disposal_certificate"
 APPLICATION = {
@@ -17,7 +18,7 @@ APPLICATION = {
     "applicant_iin": "061211600012",
     "second_representative_name": "Нұрлан Ахметов",
     "child_name": "Әлихан Нұрланов",
-    "child_iin": service_iin(date(2015, 2, 20), "male"),
+    "child_iin": make_iin(date(2015, 2, 20), "male"),
     "property_kind": "housing",
     "transaction_kind": "sale",
     "property_description": "1/4 доли квартиры, г. Костанай",
