@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.calendar import local_day
 from engine.clock import Clock
 from engine.errors import FieldError, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from engine.identity import Actor, actor_for
@@ -24,12 +24,6 @@ from engine.models import HumanTask, User
 from engine.models.workspace import Absence
 from engine.runtime import Unit
 from engine.views import TaskView
-
-LOCAL_ZONE = ZoneInfo("Asia/Qostanay")
-
-
-def local_day(now: datetime) -> date:
-    return now.astimezone(LOCAL_ZONE).date()
 
 
 @dataclass(frozen=True)

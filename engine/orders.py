@@ -22,8 +22,9 @@ row's write lock (PostgreSQL row lock; SQLite's single writer), and a failed sig
 its number back with it, so the numbers have no gaps and no duplicates.
 
 Four eyes: the signer is never the drafter. A deputy head signs only under the head's
-dated delegation (Reg 18, in the head's absence; Reg 19), granted and revoked in the
-audit log; the signing itself is recorded on the instance's chain with ``on_behalf_of``.
+dated delegation (Reg 18, in the head's absence; Reg 19), which ``engine.delegations``
+grants, revokes and looks up; the signing itself is recorded on the instance's chain with
+``on_behalf_of``.
 
 Signing tells the order's author its number, and delivery tells the author and whoever
 started the order's process to whom it went (``engine.order_notices``), in the same
@@ -37,7 +38,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from io import BytesIO
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from cryptography import x509
 from pypdf import PdfReader
@@ -45,25 +45,25 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import audit, instances, order_notices, tasks
+from engine import instances, order_notices, tasks
+from engine.calendar import local_day
 from engine.clock import SYSTEM_CLOCK, Clock
+from engine.delegations import signing_principal
 from engine.errors import FieldError, Forbidden, InvalidTransition, NotFound, ValidationFailed
-from engine.identity import Actor, actor_for
-from engine.models import HumanTask, User, UserRole
+from engine.identity import Actor
+from engine.models import HumanTask, User
 from engine.models.orders import (
     Order,
     OrderCounter,
     OrderRegister,
     OrderStep,
     OrderTemplate,
-    SigningDelegation,
 )
 from engine.order_pdf import Registration, parse_keywords, render_order
 from engine.order_templates import as_text, ensure_registers, ensure_templates, fill
 from engine.order_templates import latest_template as _latest_template
 from engine.signing import SignatureCheck, Signer, check_signature
 
-LOCAL_ZONE = ZoneInfo("Asia/Qostanay")
 PROCESS_KEY = "head_order"
 # head_order's start form knows fewer template kinds than we have templates.
 START_KIND = {
@@ -79,10 +79,6 @@ HEAD_POSITION = ("Басшы", "Руководитель")
 DEPUTY_POSITION = ("Басшының орынбасары", "Заместитель руководителя")
 # The register completes head_order's "register" step itself, at the moment of signing.
 REGISTRAR = Actor(user_id=None, username="order-register", roles=frozenset({"specialist"}))
-
-
-def local_day(now: datetime) -> date:
-    return now.astimezone(LOCAL_ZONE).date()
 
 
 # --- views ------------------------------------------------------------------------------
@@ -405,183 +401,7 @@ def review_order(
     return _view(session, row)
 
 
-# --- delegation -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DelegationView:
-    id: int
-    head: str
-    deputy: str
-    starts_on: date
-    ends_on: date
-    reason: str | None
-    revoked: bool
-    deputy_name: str
-    granted_at: datetime
-    revoked_at: datetime | None
-
-    def period(self, day: date) -> str:
-        """ "current", "future" or "past" on ``day``; a revoked delegation is past."""
-        if self.revoked or self.ends_on < day:
-            return "past"
-        return "future" if self.starts_on > day else "current"
-
-
-def _delegation_view(session: Session, row: SigningDelegation) -> DelegationView:
-    deputy = session.get(User, row.deputy_id)
-    return DelegationView(
-        id=row.id,
-        head=_username(session, row.head_id) or "?",
-        deputy=deputy.username if deputy else "?",
-        starts_on=row.starts_on,
-        ends_on=row.ends_on,
-        reason=row.reason,
-        revoked=row.revoked_at is not None,
-        deputy_name=(deputy.full_name or deputy.username) if deputy else "?",
-        granted_at=row.created_at,
-        revoked_at=row.revoked_at,
-    )
-
-
-def deputy_heads(session: Session) -> list[tuple[str, str]]:
-    """The active deputy heads a delegation may name: (username, full name), by name."""
-    rows = session.execute(
-        select(User.username, User.full_name)
-        .join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role_code == "deputy_head", User.is_active.is_(True))
-        .order_by(User.full_name, User.username)
-    )
-    return [(username, full_name or username) for username, full_name in rows]
-
-
-def grant_delegation(
-    session: Session,
-    *,
-    actor: Actor,
-    deputy: str,
-    starts_on: date,
-    ends_on: date,
-    now: datetime,
-    reason: str | None = None,
-) -> DelegationView:
-    """The head delegates signing to a deputy head for whole days (both ends included).
-
-    A start in the past is accepted: signing checks the day it happens, so an earlier start
-    gives no power over what was signed before the grant, which the audit log dates.
-
-    Raises:
-        Forbidden: the actor is not the head acting as themselves.
-        ValidationFailed: per field, with stable messages: ``deputy`` "no such active
-            user" or "not a deputy head"; ``ends_on`` "ends before it starts";
-            ``reason`` "maxLength 500".
-    """
-    if not actor.has_role("head") or actor.on_behalf_of:
-        raise Forbidden("only the head delegates the signing of orders")
-    target = session.scalar(select(User).where(User.username == deputy))
-    errors = []
-    if target is None or not target.is_active:
-        errors.append(FieldError("deputy", "no such active user"))
-    elif "deputy_head" not in actor_for(target).roles:
-        errors.append(FieldError("deputy", "not a deputy head"))
-    if ends_on < starts_on:
-        errors.append(FieldError("ends_on", "ends before it starts"))
-    if reason is not None and len(reason) > 500:
-        errors.append(FieldError("reason", "maxLength 500"))
-    if errors:
-        raise ValidationFailed("the delegation cannot be granted", errors)
-    assert target is not None and actor.user_id is not None
-    row = SigningDelegation(
-        head_id=actor.user_id,
-        deputy_id=target.id,
-        starts_on=starts_on,
-        ends_on=ends_on,
-        reason=reason,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    audit.append_system_event(
-        session,
-        actor,
-        "order.delegation_granted",
-        {
-            "delegation_id": row.id,
-            "deputy": deputy,
-            "starts_on": starts_on.isoformat(),
-            "ends_on": ends_on.isoformat(),
-            "reason": reason,
-        },
-        now,
-    )
-    return _delegation_view(session, row)
-
-
-def revoke_delegation(
-    session: Session, *, actor: Actor, delegation_id: int, now: datetime
-) -> DelegationView:
-    """The head who granted a delegation ends it now (audited once; revoking twice is a
-    no-op). Raises NotFound, or Forbidden for anyone but that head."""
-    row = session.get(SigningDelegation, delegation_id)
-    if row is None:
-        raise NotFound(f"delegation {delegation_id} does not exist")
-    if row.head_id != actor.user_id:
-        raise Forbidden("only the head who granted a delegation revokes it")
-    if row.revoked_at is None:
-        row.revoked_at = now
-        audit.append_system_event(
-            session, actor, "order.delegation_revoked", {"delegation_id": row.id}, now
-        )
-        session.flush()
-    return _delegation_view(session, row)
-
-
-def list_delegations(session: Session) -> list[DelegationView]:
-    rows = session.scalars(select(SigningDelegation).order_by(SigningDelegation.id.desc()))
-    return [_delegation_view(session, r) for r in rows]
-
-
-def signing_principal(
-    session: Session, *, actor: Actor, now: datetime
-) -> tuple[Actor, SigningDelegation | None]:
-    """Who signs: the head as themselves, or a deputy for the head under a delegation
-    covering today. Raises Forbidden (naming an expired delegation) otherwise."""
-    if actor.has_role("head") and actor.on_behalf_of is None:
-        return actor, None
-    if not actor.has_role("deputy_head") or actor.user_id is None:
-        raise Forbidden(f"{actor.username} may not sign orders (Reg 18.9)")
-    day = local_day(now)
-    rows = list(
-        session.scalars(
-            select(SigningDelegation)
-            .where(
-                SigningDelegation.deputy_id == actor.user_id,
-                SigningDelegation.revoked_at.is_(None),
-            )
-            .order_by(SigningDelegation.ends_on.desc())
-        )
-    )
-    for row in rows:
-        if row.starts_on <= day <= row.ends_on:
-            head = session.get(User, row.head_id)
-            if head is None or not head.is_active:
-                continue
-            return (
-                Actor(
-                    user_id=actor.user_id,
-                    username=actor.username,
-                    roles=actor_for(head).roles,
-                    district_id=None,
-                    on_behalf_of=head.username,
-                ),
-                row,
-            )
-    if rows and rows[0].ends_on < day:
-        raise Forbidden(
-            f"the delegation to sign ended on {rows[0].ends_on:%d.%m.%Y}; "
-            "the head must grant a new one"
-        )
-    raise Forbidden(f"{actor.username} holds no delegation to sign today")
+# --- the signing queue ------------------------------------------------------------------
 
 
 def signing_queue(session: Session, *, actor: Actor, clock: Clock | None = None) -> list[OrderView]:

@@ -19,7 +19,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import orders, signing
+from engine import delegations, orders, signing
 from engine.db import make_engine, make_sessionmaker, unit_of_work
 from engine.errors import EngineError
 from engine.identity import SYSTEM, actor_for, get_user
@@ -185,7 +185,7 @@ def delegate(
     """Record HEAD's delegation of signing to DEPUTY from STARTS_ON to ENDS_ON (audited)."""
     try:
         with _session() as session:
-            view = orders.grant_delegation(
+            view = delegations.grant_delegation(
                 session,
                 actor=actor_for(get_user(session, head)),
                 deputy=deputy,

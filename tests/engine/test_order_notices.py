@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from engine import instances, notifications, order_notices, orders
+from engine import delegations, instances, notifications, order_notices, orders
 from engine.db import unit_of_work
 from engine.errors import Forbidden
 from engine.models import HumanTask, Notification, User
@@ -91,7 +91,7 @@ def test_a_batch_tells_each_author_of_each_order(world):
 def test_a_deputy_signing_for_the_head_is_named_with_the_head(world):
     order = world.to_queue()
     with unit_of_work(world.sessions) as s:
-        orders.grant_delegation(
+        delegations.grant_delegation(
             s,
             actor=world.people["head"],
             deputy="deputy",

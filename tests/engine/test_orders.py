@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from engine import instances, orders, signing
+from engine import delegations, instances, orders, signing
 from engine.db import unit_of_work
 from engine.errors import Forbidden, InvalidTransition, ValidationFailed
 from engine.models import AuditEvent
@@ -176,7 +176,7 @@ def test_a_deputy_signs_under_a_current_delegation_and_an_expired_one_refuses(wo
     today = date(2026, 3, 2)
     with unit_of_work(world.sessions) as s:
         with pytest.raises(Forbidden):
-            orders.grant_delegation(
+            delegations.grant_delegation(
                 s,
                 actor=world.people["deputy"],
                 deputy="deputy",
@@ -184,7 +184,7 @@ def test_a_deputy_signs_under_a_current_delegation_and_an_expired_one_refuses(wo
                 ends_on=today,
                 now=world.clock.now(),
             )
-        granted = orders.grant_delegation(
+        granted = delegations.grant_delegation(
             s,
             actor=world.people["head"],
             deputy="deputy",

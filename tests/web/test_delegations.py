@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select, update
 
-from engine import orders
+from engine import delegations
 from engine.db import unit_of_work
 from engine.models import AuditEvent, User
 
@@ -24,7 +24,7 @@ GRANT = {
 
 def _delegations(sessions):
     with unit_of_work(sessions) as s:
-        return orders.list_delegations(s)
+        return delegations.list_delegations(s)
 
 
 def _events(sessions, action):
@@ -43,7 +43,7 @@ def _speaks(sessions, username, language):
 def _grant(sessions, people, clock, starts_on, ends_on, reason=None):
     """A delegation granted by the head through the engine, as the CLI does."""
     with unit_of_work(sessions) as s:
-        return orders.grant_delegation(
+        return delegations.grant_delegation(
             s,
             actor=people["head"],
             deputy="deputy",

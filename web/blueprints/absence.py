@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from engine import absence
+from engine.calendar import local_day
 from engine.errors import FieldError, ValidationFailed
 from web.auth import current_actor, login_required
 from web.db import clock, commit, get_session, rollback
@@ -22,7 +23,7 @@ def index(errors: list[FieldError] | None = None, status: int = 200) -> Any:
     actor = current_actor()
     assert actor is not None
     rows = absence.list_absences(get_session(), user_id=actor.user_id or 0)
-    today = absence.local_day(clock().now())
+    today = local_day(clock().now())
     return (
         render_template(
             "absence/index.html",

@@ -2,8 +2,8 @@
 delegations of signing to a deputy, the PDFs, and the public verification page (no sign-in)
 where anyone checks a signed order.
 
-Every view calls one service of ``engine.orders``; the keys' folder is
-``app.config["ORDERS_KEYS_DIR"]`` or ``QORGAU_KEYS_DIR`` (default ``var/keys``).
+Every view calls one service of ``engine.orders`` or ``engine.delegations``; the keys'
+folder is ``app.config["ORDERS_KEYS_DIR"]`` or ``QORGAU_KEYS_DIR`` (default ``var/keys``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 
+from engine import delegations as signing_delegations
 from engine import orders, signing
+from engine.calendar import local_day
 from engine.errors import EngineError, FieldError, Forbidden, ValidationFailed
 from engine.order_templates import TEMPLATES
 from web.auth import current_actor, roles_required
@@ -205,7 +207,9 @@ def pdf(order_id: int) -> Any:
 def queue(status: int = 200, errors: list[str] | None = None) -> Any:
     actor = _actor()
     session = get_session()
-    principal, delegation = orders.signing_principal(session, actor=actor, now=clock().now())
+    principal, delegation = signing_delegations.signing_principal(
+        session, actor=actor, now=clock().now()
+    )
     return (
         render_template(
             "orders/queue.html",
@@ -272,7 +276,7 @@ def return_(order_id: int) -> Any:
 
 
 def _delegation_message(error: FieldError) -> str:
-    # The engine's stable phrases (engine.orders.grant_delegation), then the common ones.
+    # The engine's stable phrases (engine.delegations.grant_delegation), then the common ones.
     own = {
         "no such active user": _("No active user by this name."),
         "not a deputy head": _("This user is not a deputy head."),
@@ -285,8 +289,8 @@ def _delegation_message(error: FieldError) -> str:
 @roles_required("head")
 def delegations(errors: list[FieldError] | None = None, status: int = 200) -> Any:
     session = get_session()
-    today = orders.local_day(clock().now())
-    rows = orders.list_delegations(session)
+    today = local_day(clock().now())
+    rows = signing_delegations.list_delegations(session)
     by_field: dict[str, list[str]] = {}
     for error in errors or []:
         by_field.setdefault(error.field, []).append(_delegation_message(error))
@@ -296,7 +300,7 @@ def delegations(errors: list[FieldError] | None = None, status: int = 200) -> An
             current=[d for d in rows if d.period(today) == "current"],
             future=[d for d in rows if d.period(today) == "future"],
             past=[d for d in rows if d.period(today) == "past"],
-            deputies=orders.deputy_heads(session),
+            deputies=signing_delegations.deputy_heads(session),
             me=_actor().username,
             errors=by_field,
             form=request.form,
@@ -314,7 +318,7 @@ def grant() -> Any:
         return delegations(days, 422)
     starts, ends = days
     try:
-        orders.grant_delegation(
+        signing_delegations.grant_delegation(
             get_session(),
             actor=_actor(),
             deputy=request.form.get("deputy", "").strip(),
@@ -334,7 +338,7 @@ def grant() -> Any:
 @bp.post("/orders/delegations/<int:delegation_id>/revoke")
 @roles_required("head")
 def revoke(delegation_id: int) -> Any:
-    orders.revoke_delegation(
+    signing_delegations.revoke_delegation(
         get_session(), actor=_actor(), delegation_id=delegation_id, now=clock().now()
     )
     commit()
