@@ -1,6 +1,6 @@
 """Names, in the user's language, of the code values the engine stores: statuses, audit
-actions and order steps, the roles of the people around a child, the units of deadline
-rules.
+actions and order steps, the roles of the people around a child and of the staff, the units
+of deadline rules, and the BPMN element types and fields a version diff compares.
 
 Templates show them through one filter, ``{{ order.status|label("order_status") }}``; a
 value with no entry here is shown as stored, so a new engine state is visible (in English)
@@ -10,6 +10,10 @@ The English names differ from the stored codes where the same word needs another
 translation elsewhere in the interface: an order's ``draft`` is a draft *order* (бұйрық
 жобасы), not a process studio draft (жоба), and a finished procedure (аяқталды) is not
 a done task (орындалды).
+
+Staff roles are the one exception to the catalogs: their names in every language are
+``engine.identity.ROLES``, the table the ``role`` rows are seeded from and the inbox reads,
+so a role is not named twice.
 """
 
 from __future__ import annotations
@@ -17,11 +21,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask_babel import LazyString
 
 # Lazy: the dictionaries are built at import time, the text is chosen per request. Named
 # ``_`` so that ``pybabel extract`` (and tests/web/test_i18n_catalogs.py) finds every msgid
 # here with its default keywords.
 from flask_babel import lazy_gettext as _
+
+from engine.identity import ROLES
+from web.templating import role_names
+
+
+def _role_name(code: str) -> str:
+    return role_names()[code]
+
 
 LABELS: dict[str, dict[str, Any]] = {
     # engine.models.cases.Case.status
@@ -101,6 +114,135 @@ LABELS: dict[str, dict[str, Any]] = {
         "working_days": _("working days"),
         "calendar_days": _("calendar days"),
         "hours": _("hours"),
+    },
+    # engine.identity.ROLES (the role rows): named from that table, not from the catalogs
+    "role": {code: LazyString(_role_name, code) for code in ROLES},
+    # engine.library.ElementChange.kind: the tag of any BPMN element with an id inside a
+    # process, which is every element of the BPMN 2.0 schema that may stand there, not only
+    # those the Department's diagrams use today.
+    "bpmn_element": {
+        # activities
+        "task": _("untyped task"),
+        "userTask": _("user task"),
+        "manualTask": _("manual task"),
+        "serviceTask": _("service task"),
+        "scriptTask": _("script task"),
+        "businessRuleTask": _("business rule task"),
+        "sendTask": _("send task"),
+        "receiveTask": _("receive task"),
+        "callActivity": _("call activity"),
+        "subProcess": _("subprocess"),
+        "adHocSubProcess": _("ad hoc subprocess"),
+        "transaction": _("transaction subprocess"),
+        "callChoreography": _("choreography call"),
+        "choreographyTask": _("choreography task"),
+        "subChoreography": _("sub-choreography"),
+        # events and what triggers them
+        "startEvent": _("start event"),
+        "endEvent": _("end event"),
+        "intermediateCatchEvent": _("intermediate catch event"),
+        "intermediateThrowEvent": _("intermediate throw event"),
+        "boundaryEvent": _("boundary event"),
+        "implicitThrowEvent": _("implicit throw event"),
+        "timerEventDefinition": _("timer trigger"),
+        "messageEventDefinition": _("message trigger"),
+        "signalEventDefinition": _("signal trigger"),
+        "errorEventDefinition": _("error trigger"),
+        "escalationEventDefinition": _("escalation trigger"),
+        "conditionalEventDefinition": _("condition trigger"),
+        "compensateEventDefinition": _("compensation trigger"),
+        "cancelEventDefinition": _("cancellation trigger"),
+        "linkEventDefinition": _("link trigger"),
+        "terminateEventDefinition": _("termination trigger"),
+        # gateways and flows
+        "exclusiveGateway": _("exclusive gateway"),
+        "inclusiveGateway": _("inclusive gateway"),
+        "parallelGateway": _("parallel gateway"),
+        "eventBasedGateway": _("event-based gateway"),
+        "complexGateway": _("complex gateway"),
+        "sequenceFlow": _("sequence flow"),
+        # lanes and notes
+        "laneSet": _("set of lanes"),
+        "childLaneSet": _("nested set of lanes"),
+        "lane": _("lane"),
+        "textAnnotation": _("text annotation"),
+        "association": _("association"),
+        "group": _("group of elements"),
+        "documentation": _("documentation"),
+        # expressions
+        "expression": _("expression"),
+        "formalExpression": _("formal expression"),
+        "conditionExpression": _("flow condition"),
+        "condition": _("trigger condition"),
+        "activationCondition": _("activation condition"),
+        "completionCondition": _("completion condition"),
+        "loopCondition": _("loop condition"),
+        "loopCardinality": _("number of instances"),
+        "timeDate": _("timer date"),
+        "timeDuration": _("timer duration"),
+        "timeCycle": _("timer cycle"),
+        # loops and multiple instances
+        "standardLoopCharacteristics": _("loop marker"),
+        "multiInstanceLoopCharacteristics": _("multi-instance marker"),
+        "complexBehaviorDefinition": _("multi-instance behaviour rule"),
+        "inputDataItem": _("instance input item"),
+        "outputDataItem": _("instance output item"),
+        # data
+        "property": _("BPMN property"),
+        "dataObject": _("data object"),
+        "dataObjectReference": _("data object reference"),
+        "dataStoreReference": _("data store reference"),
+        "dataState": _("data state"),
+        "ioSpecification": _("inputs and outputs"),
+        "ioBinding": _("input and output binding"),
+        "dataInput": _("data input"),
+        "dataOutput": _("data output"),
+        "inputSet": _("set of inputs"),
+        "outputSet": _("set of outputs"),
+        "dataInputAssociation": _("data input mapping"),
+        "dataOutputAssociation": _("data output mapping"),
+        "assignment": _("data assignment"),
+        "from": _("assignment source"),
+        "to": _("assignment target"),
+        "transformation": _("data transformation"),
+        # performers
+        "resourceRole": _("resource role"),
+        "performer": _("performer"),
+        "humanPerformer": _("human performer"),
+        "potentialOwner": _("potential owner"),
+        "resourceAssignmentExpression": _("performer assignment expression"),
+        "resourceParameterBinding": _("performer parameter binding"),
+        "rendering": _("task rendering"),
+        # correlation, monitoring
+        "correlationKey": _("correlation key"),
+        "correlationSubscription": _("correlation subscription"),
+        "correlationPropertyBinding": _("correlation property binding"),
+        "dataPath": _("correlation data path"),
+        "participantAssociation": _("participant association"),
+        "auditing": _("audit settings"),
+        "monitoring": _("monitoring settings"),
+    },
+    # engine.library._elements: what a diff compares on one element. Qorgau's own
+    # properties ("property role", "property formKey"...) are named in the template.
+    "diff_field": {
+        "type": _("element type"),
+        "name": _("element name"),
+        "lane": _("lane"),
+        "sourceRef": _("flow source"),
+        "targetRef": _("flow target"),
+        "attachedToRef": _("attached to"),
+        "calledElement": _("called process"),
+        "default": _("default flow"),
+        "script": _("script"),
+        "preScript": _("script before the step"),
+        "postScript": _("script after the step"),
+        "conditionExpression": _("flow condition"),
+        "timeDate": _("timer date"),
+        "timeDuration": _("timer duration"),
+        "timeCycle": _("timer cycle"),
+        "loopCardinality": _("number of instances"),
+        "completionCondition": _("completion condition"),
+        "loopCondition": _("loop condition"),
     },
 }
 
