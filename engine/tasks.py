@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.orm import Session
 
 from engine import forms
@@ -37,7 +37,7 @@ from engine.errors import (
     ValidationFailed,
 )
 from engine.identity import Actor
-from engine.models import HumanTask, ProcessInstance, User
+from engine.models import HumanTask, ProcessInstance, ProcessVersion, User
 from engine.runtime import ACTIVE, Unit, load_version
 from engine.spiff import workflow as spiff
 from engine.views import InstanceView, TaskView
@@ -273,42 +273,27 @@ def complete(
     return Completion(task=TaskView.of(row), instance=unit.view())
 
 
-def _version_id(session: Session, row: HumanTask) -> int:
-    version_id = session.scalar(
-        select(ProcessInstance.process_version_id).where(ProcessInstance.id == row.instance_id)
-    )
-    if version_id is None:
-        raise NotFound(f"the case of task {row.id} does not exist")
-    return version_id
-
-
 # --- reads ------------------------------------------------------------------------------
 
 
-def get_task(session: Session, *, task_id: int, actor: Actor) -> TaskView:
-    row = _task_row(session, task_id)
-    if not (
+def _may_see(actor: Actor, row: HumanTask) -> bool:
+    return (
         _may_work_on(actor, row)
         or actor.is_lead
         or row.assignee_id == actor.user_id
         or row.completed_by_id == actor.user_id
         or "auditor" in actor.roles
-    ):
+    )
+
+
+def _visible_row(session: Session, task_id: int, actor: Actor) -> HumanTask:
+    row = _task_row(session, task_id)
+    if not _may_see(actor, row):
         raise Forbidden(f"{actor.username} may not see task {task_id}")
-    return TaskView.of(row)
+    return row
 
 
-def task_form(session: Session, *, task_id: int) -> dict[str, Any] | None:
-    """The JSON Schema of a task's form, as pinned to its process version."""
-    row = _task_row(session, task_id)
-    version = load_version(session, _version_id(session, row))
-    return (version.forms or {}).get(row.form_key) if row.form_key else None
-
-
-def allowed_actions(session: Session, *, task_id: int, actor: Actor) -> frozenset[str]:
-    """The actions ``actor`` may take on the task now: a subset of claim, release, assign,
-    complete."""
-    row = _task_row(session, task_id)
+def _actions_for(actor: Actor, row: HumanTask) -> frozenset[str]:
     if row.status != "ready":
         return frozenset()
     actions = set()
@@ -325,6 +310,78 @@ def allowed_actions(session: Session, *, task_id: int, actor: Actor) -> frozense
     if actor.is_lead:
         actions.add("assign")
     return frozenset(actions)
+
+
+_CASE_OF_TASK = select(
+    ProcessInstance.process_version_id,
+    ProcessInstance.revision,
+    ProcessInstance.business_key,
+    ProcessVersion.content_hash,
+).join(ProcessVersion, ProcessVersion.id == ProcessInstance.process_version_id)
+
+
+def _case_of(session: Session, row: HumanTask) -> Row[Any]:
+    """The case's version id (with its content hash, so the version comes from the cache),
+    revision and business key: one small select instead of loading the whole case."""
+    found = session.execute(_CASE_OF_TASK.where(ProcessInstance.id == row.instance_id)).first()
+    if found is None:
+        raise NotFound(f"the case of task {row.id} does not exist")
+    return found
+
+
+def _form_of(session: Session, row: HumanTask, case: Row[Any]) -> dict[str, Any] | None:
+    if not row.form_key:
+        return None
+    version = load_version(session, case.process_version_id, case.content_hash)
+    return (version.forms or {}).get(row.form_key)
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """What a task's page shows, read at once: the task, its form as pinned to the case's
+    process version, the actions the reader may take now, and the case's revision (to send
+    back with a command) and business key."""
+
+    task: TaskView
+    form: dict[str, Any] | None
+    actions: frozenset[str]
+    revision: int
+    business_key: str | None
+
+
+def task_detail(session: Session, *, task_id: int, actor: Actor) -> TaskDetail:
+    """A task with its form, ``actor``'s allowed actions and its case's revision, reading
+    the task once and the case with one small select.
+
+    Raises:
+        NotFound: no such task.
+        Forbidden: ``actor`` may not see the task (the rule of ``get_task``).
+    """
+    row = _visible_row(session, task_id, actor)
+    case = _case_of(session, row)
+    return TaskDetail(
+        task=TaskView.of(row),
+        form=_form_of(session, row, case),
+        actions=_actions_for(actor, row),
+        revision=case.revision,
+        business_key=case.business_key,
+    )
+
+
+def get_task(session: Session, *, task_id: int, actor: Actor) -> TaskView:
+    return TaskView.of(_visible_row(session, task_id, actor))
+
+
+def task_form(session: Session, *, task_id: int) -> dict[str, Any] | None:
+    """The JSON Schema of a task's form, as pinned to its process version."""
+    row = _task_row(session, task_id)
+    return _form_of(session, row, _case_of(session, row))
+
+
+def allowed_actions(session: Session, *, task_id: int, actor: Actor) -> frozenset[str]:
+    """The actions ``actor`` may take on the task now: a subset of claim, release, assign,
+    complete."""
+    return _actions_for(actor, _task_row(session, task_id))
 
 
 def inbox(

@@ -261,17 +261,15 @@ def inbox() -> Any:
     parameters=(_path_param("task_id"),),
 )
 def get_task(task_id: int) -> Any:
-    db, actor = get_session(), _actor()
-    task = tasks.get_task(db, task_id=task_id, actor=actor)
-    instance = instances.get_instance(db, instance_id=task.instance_id)
+    detail = tasks.task_detail(get_session(), task_id=task_id, actor=_actor())
     return _reply(
         s.TaskDetailSchema,
         {
-            "task": task,
-            "form": tasks.task_form(db, task_id=task_id),
-            "actions": sorted(tasks.allowed_actions(db, task_id=task_id, actor=actor)),
-            "revision": instance.revision,
-            "business_key": instance.business_key,
+            "task": detail.task,
+            "form": detail.form,
+            "actions": sorted(detail.actions),
+            "revision": detail.revision,
+            "business_key": detail.business_key,
         },
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import absence, forms, instances, tasks, worklist
+from engine import absence, forms, tasks, worklist
 from engine.errors import Conflict, EngineError, FieldError, InvalidTransition, ValidationFailed
 from engine.identity import Actor
 from engine.models import User
@@ -56,10 +56,14 @@ def _render(
     assert actor is not None
     db = get_session()
     principal = principal_for(task_id)
-    task = tasks.get_task(db, task_id=task_id, actor=principal)
-    schema = tasks.task_form(db, task_id=task_id)
-    allowed = tasks.allowed_actions(db, task_id=task_id, actor=principal)
-    instance = instances.get_instance(db, instance_id=task.instance_id)
+    detail = tasks.task_detail(db, task_id=task_id, actor=principal)
+    task, schema, allowed = detail.task, detail.form, detail.actions
+    # The page shows only these of its case; the whole case (ready tasks, incident) is not read.
+    instance = {
+        "id": task.instance_id,
+        "business_key": detail.business_key,
+        "revision": detail.revision,
+    }
     if values is None:
         values = worklist.get_draft(db, task_id=task_id, actor=actor) or {}
     assignee = db.get(User, task.assignee_id) if task.assignee_id else None
