@@ -596,14 +596,22 @@ class Unit:
                 self.event("task.cancelled", {"bpmn_id": row.bpmn_id}, row.task_guid)
             self._changed_rows[row.id] = row
             del open_rows[row.id]
-        case_fields = _case_fields(instance, seen.data()) if ready else {}
+        data = seen.data() if ready else {}
+        case_fields = _case_fields(instance, data) if ready else {}
         new_rows = []
         for task in ready:
             if task.guid in known:
                 continue
             rule = task.properties.get("deadlineRule") or None
             deadline = (
-                deadline_for(self.version.deadline_rules or {}, rule, self.now, self.calendar)
+                deadline_for(
+                    self.version.deadline_rules or {},
+                    rule,
+                    self.now,
+                    self.calendar,
+                    case_started=instance.started_at,
+                    data=data,
+                )
                 if rule
                 else None
             )
@@ -640,6 +648,7 @@ class Unit:
                     "due_at": row["due_at"],
                     "deadline_basis": row["deadline_basis"],
                     "calendar_version": row["calendar_version"],
+                    "term_start": deadline.starts_at if deadline else None,
                 },
                 task.guid,
             )

@@ -13,7 +13,7 @@ from engine import calendar, instances
 from engine.calendar import PACKAGE_CALENDAR, Term, WorkingCalendar, due_at
 from engine.calendar_overrides import add_override, list_overrides, load_calendar, remove_override
 from engine.db import unit_of_work
-from engine.deadlines import deadline_for
+from engine.deadlines import deadline_for, parse_rules
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.identity import SYSTEM
 from engine.models import AuditEvent, HumanTask
@@ -136,6 +136,94 @@ def test_deadline_rules_carry_basis_and_calendar_version():
     assert deadline.due_at == close_of(2026, 3, 27)
     assert (deadline.basis, deadline.calendar_version) == ("Reg 15.2", cal.version)
     assert deadline_for(rules, None, at(2026, 3, 20), cal) is None
+
+
+def test_a_term_counts_from_the_task_the_case_or_a_date_of_the_case():
+    rule = {"value": 1, "unit": WD, "basis": "b"}
+    created, started = at(2026, 3, 19), at(2026, 3, 16)
+    rules = {
+        "task": [dict(rule, counts_from="task")],
+        "case": [dict(rule, counts_from="case")],
+        "applied": [dict(rule, counts_from="data.applied_on")],
+    }
+
+    def due(key, data=None):
+        found = deadline_for(rules, key, created, PACKAGE_CALENDAR, case_started=started, data=data)
+        return found.due_at, found.starts_at
+
+    assert due("task") == (close_of(2026, 3, 20), created)
+    assert due("case") == (close_of(2026, 3, 17), started)
+    # A date is its first moment in Kostanay; a date-time without a zone is Kostanay's too.
+    first_moment = datetime(2026, 3, 12, tzinfo=ZoneInfo("Asia/Qostanay"))
+    assert due("applied", {"applied_on": "2026-03-12"}) == (close_of(2026, 3, 13), first_moment)
+    assert due("applied", {"applied_on": date(2026, 3, 12)})[1] == first_moment
+    assert due("applied", {"applied_on": "2026-03-12T23:30:00"})[1] == datetime(
+        2026, 3, 12, 23, 30, tzinfo=ZoneInfo("Asia/Qostanay")
+    )
+    # Missing or unreadable: the case's start. In the future: the task's creation.
+    assert due("applied", {})[1] == started
+    assert due("applied", {"applied_on": "12.03.2026"})[1] == started
+    assert due("applied", {"applied_on": "2026-04-01"})[1] == created
+
+
+def test_the_rule_in_force_on_the_day_the_term_starts_applies():
+    # Received under the old term, registered under the new one: the old term applies.
+    rules = {
+        "s": [
+            {
+                "value": 5,
+                "unit": WD,
+                "basis": "old",
+                "effective_to": "2026-03-15",
+                "counts_from": "data.applied_on",
+            },
+            {
+                "value": 1,
+                "unit": WD,
+                "basis": "new",
+                "effective_from": "2026-03-16",
+                "counts_from": "data.applied_on",
+            },
+        ]
+    }
+    found = deadline_for(
+        rules, "s", at(2026, 3, 17), PACKAGE_CALENDAR, data={"applied_on": "2026-03-13"}
+    )
+    assert (found.basis, found.due_at) == ("old", close_of(2026, 3, 20))
+
+
+@pytest.mark.parametrize(
+    ("counts_from", "message"),
+    [
+        ("application", "counts_from must be"),
+        ("data.", "counts_from must be"),
+        ("data._secret", "counts_from must be"),
+        ("data.a b", "counts_from must be"),
+        (7, "counts_from must be"),
+    ],
+)
+def test_rules_files_refuse_an_unknown_start(counts_from, message):
+    content = (
+        "rules:\n  k:\n    basis: b\n    value: 1\n    unit: working_days\n"
+        f"    counts_from: {counts_from!r}\n"
+    ).encode()
+    rules, problems = parse_rules("deadlines.yaml", content)
+    assert [p.element_id for p in problems] == ["k"]
+    assert message in problems[0].message
+
+
+def test_every_version_of_a_rule_counts_from_the_same():
+    content = b"""rules:
+  k:
+    - {basis: b, value: 1, unit: working_days, effective_to: 2026-01-01}
+    - {basis: b, value: 2, unit: working_days, counts_from: case}
+"""
+    _, problems = parse_rules("deadlines.yaml", content)
+    assert [(p.element_id, p.message) for p in problems] == [
+        ("k", "every version of a rule must count from the same")
+    ]
+    agreed = content.replace(b"2026-01-01}", b"2026-01-01, counts_from: case}")
+    assert parse_rules("deadlines.yaml", agreed)[1] == []
 
 
 def test_sandbox_helpers_count_with_the_active_calendar_also_in_workers():

@@ -3,7 +3,7 @@ eligibility table at its boundaries, and the IIN checks of the application form.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -164,6 +164,34 @@ def test_appointment_of_a_close_relative_end_to_end(world):
     assert (final["order_number"], final["notice_channel"]) == ("45", "egov")
 
 
+def test_the_service_term_runs_from_the_application_through_every_step(world):
+    # Received on Friday 27 February, registered on Monday 2 March: the 19 working days
+    # count from the receipt (to Wednesday 1 April), and every later step of the service
+    # shows the same end, however late it begins.
+    end = datetime(2026, 4, 1, 18, 59, 59, tzinfo=UTC)
+    view = world.start(
+        "guardianship_appointment", "aigul", dict(APPLICATION, application_date="2026-02-27")
+    )
+    assert world.task(view.id, "check_completeness").due_at == end
+    world.clock.advance(timedelta(days=3))
+    world.complete(view.id, "check_completeness", "aigul", ALL_DOCUMENTS)
+    exam = world.task(view.id, "examine_living_conditions")
+    assert (exam.deadline_rule, exam.due_at) == ("guardianship.service_term", end)
+    world.clock.advance(timedelta(days=10))
+    world.complete(view.id, "examine_living_conditions", "aigul", EXAM)
+    assert world.task(view.id, "record_eligibility_facts").due_at == end
+
+
+def test_a_future_application_date_counts_from_registration(world):
+    # A typo in the date cannot push the term out: it runs from the case's registration.
+    view = world.start(
+        "guardianship_appointment", "aigul", dict(APPLICATION, application_date="2026-05-04")
+    )
+    assert world.task(view.id, "check_completeness").due_at == datetime(
+        2026, 4, 2, 18, 59, 59, tzinfo=UTC
+    )
+
+
 def test_incomplete_application_is_returned_and_resubmitted(world):
     view = world.start("guardianship_appointment", "aigul", APPLICATION)
     first = world.task(view.id, "check_completeness")
@@ -172,14 +200,19 @@ def test_incomplete_application_is_returned_and_resubmitted(world):
     data = world.data(view.id)
     assert data["documents_complete"] is False
     assert data["return_reason"] == "missing documents: doc_medical"
+    resubmitted = {"return_notice_date": "2026-03-03", "return_outcome": "resubmitted"}
+    with pytest.raises(ValidationFailed) as caught:
+        world.complete(view.id, "return_incomplete", "aigul", resubmitted)
+    assert [e.field for e in caught.value.errors] == ["application_date"]
+    world.clock.advance(timedelta(days=3))  # Thursday 5 March: the documents come back
     world.complete(
-        view.id,
-        "return_incomplete",
-        "aigul",
-        {"return_notice_date": "2026-03-03", "return_outcome": "resubmitted"},
+        view.id, "return_incomplete", "aigul", dict(resubmitted, application_date="2026-03-05")
     )
     again = world.task(view.id, "check_completeness")
     assert again.id != first.id
+    # The completed application was received on Thursday 5 March: the 19 working days run
+    # from then (to Tuesday 7 April), no longer from the first, incomplete one.
+    assert again.due_at == datetime(2026, 4, 7, 18, 59, 59, tzinfo=UTC)
     world.complete(view.id, "check_completeness", "aigul", ALL_DOCUMENTS)
     assert world.ready(view.id) == ["examine_living_conditions"]
     assert world.data(view.id)["return_reason"] is None

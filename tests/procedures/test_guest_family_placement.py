@@ -4,7 +4,7 @@ family, an order of the head or a reasoned refusal, notification; 10 working day
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -96,14 +96,22 @@ def test_incomplete_documents_return_for_completion_then_pass(world):
     case = world.start(KEY, "aigul", APPLICATION)
     world.complete(case.id, "check_documents", dict(DOCUMENTS, training_certificate=False))
     assert world.ready(case.id) == ["return_documents"]
-    world.complete(
-        case.id,
-        "return_documents",
-        {"missing_reason": "Нет сертификата об обучении", "resubmitted": True},
-    )
+    returned = {"missing_reason": "Нет сертификата об обучении", "resubmitted": True}
+    # Resubmitted documents need the day they came back: the service term restarts then.
+    with pytest.raises(ValidationFailed) as caught:
+        world.complete(case.id, "return_documents", returned)
+    assert [e.field for e in caught.value.errors] == ["documents_received_on"]
+    world.clock.advance(timedelta(days=3))  # Thursday 5 March: the documents come back
+    world.complete(case.id, "return_documents", dict(returned, documents_received_on="2026-03-05"))
     assert world.ready(case.id) == ["check_documents"]
+    # 10 working days from Thursday 5 March (9 March off): Friday 20 March in Kostanay.
+    end = datetime(2026, 3, 20, 18, 59, 59, tzinfo=UTC)
+    assert world.task(case.id, "check_documents").due_at == end
     world.complete(case.id, "check_documents", DOCUMENTS)
     assert world.ready(case.id) == ["examine_home"]
+    _examine(world, case.id, True)
+    world.sign_order(case.id, "guest_family.placement")
+    assert world.task(case.id, "notify_applicant").due_at == end
 
 
 def test_application_not_completed_is_withdrawn(world):

@@ -80,7 +80,11 @@ def test_return_for_completion_loops_until_complete_or_withdrawn(world):
     world.complete(
         case.id,
         "return_documents",
-        {"missing_reason": "Нет правоустанавливающих документов", "resubmitted": True},
+        {
+            "missing_reason": "Нет правоустанавливающих документов",
+            "resubmitted": True,
+            "documents_received_on": "2026-03-03",
+        },
     )
     world.complete(case.id, "check_documents", dict(DOCUMENTS, representatives_applications=False))
     world.complete(
