@@ -11,7 +11,11 @@ translation elsewhere in the interface: an order's ``draft`` is a draft *order* 
 жобасы), not a process studio draft (жоба), and a finished procedure (аяқталды) is not
 a done task (орындалды).
 
-Staff roles are the one exception to the catalogs: their names in every language are
+Procedures and their tasks are named in the BPMN files themselves (``name.kk`` and
+``name.ru`` properties, engine/procedures.py ``names``): the filters ``process_name`` and
+``task_name`` show them.
+
+Staff roles are the other exception to the catalogs: their names in every language are
 ``engine.identity.ROLES``, the table the ``role`` rows are seeded from and the inbox reads,
 so a role is not named twice.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from flask_babel import LazyString
 
 # Lazy: the dictionaries are built at import time, the text is chosen per request. Named
@@ -28,7 +32,10 @@ from flask_babel import LazyString
 # here with its default keywords.
 from flask_babel import lazy_gettext as _
 
+from engine import procedures
 from engine.identity import ROLES
+from web.db import get_session
+from web.i18n import current_language
 from web.templating import role_names
 
 
@@ -256,5 +263,36 @@ def label(value: Any, kind: str) -> Any:
     return value if name is None else str(name)
 
 
+def _names() -> procedures.Names:
+    """The procedures' and tasks' names, read once per request."""
+    if "procedure_names" not in g:
+        g.procedure_names = procedures.names(get_session())
+    return g.procedure_names
+
+
+def process_name(process_key: str, default: str | None = None) -> str:
+    """A procedure's name in the user's language (``{{ t.process_key|process_name }}``)."""
+    return _names().process(process_key, current_language(), default)
+
+
+def task_name(task: Any) -> str:
+    """A task's name in the user's language (``{{ t|task_name }}``), from its procedure's
+    latest version; the name stored on the task where that has none."""
+    return _names().task(task.process_key, task.bpmn_id, current_language(), task.name)
+
+
+def step_name(bpmn_id: str | None, process_key: str | None = None) -> str:
+    """A step of a procedure named by its element id (the case timeline), in the user's
+    language when the procedure is known, else the id itself."""
+    if not bpmn_id:
+        return ""
+    if not process_key:
+        return bpmn_id
+    return _names().task(process_key, bpmn_id, current_language(), bpmn_id)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["process_name"] = process_name
+    app.jinja_env.filters["task_name"] = task_name
+    app.jinja_env.filters["step_name"] = step_name

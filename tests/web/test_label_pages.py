@@ -72,3 +72,50 @@ def test_the_version_diff_names_element_kinds_and_fields_in_russian(
     assert '<strong title="name">название элемента</strong>' in page
     assert '<strong title="property clauses">свойство Qorgau clauses</strong>' in page
     assert ">userTask<" not in page and ">textAnnotation<" not in page
+
+
+def _in(browser, lang: str, page: str) -> str:
+    assert browser.post("/language", {"lang": lang, "next": page}).status_code == 302
+    response = browser.get(page)
+    assert response.status_code == 200, response.status_code
+    return response.get_data(as_text=True)
+
+
+def test_procedures_and_tasks_are_named_in_the_readers_language(
+    world, signed_in, sessions, clock, tmp_path
+):
+    # A new version of the test process names itself and its first task in Kazakh and
+    # Russian; English readers keep the BPMN names.
+    named = tmp_path / "engine"
+    shutil.copytree(ENGINE_DATA, named)
+    bpmn = named / "test_intake.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    text = text.replace(
+        '<spiffworkflow:property name="formKey" value="test/register" />',
+        '<spiffworkflow:property name="name.kk" value="Баланы тіркеу" />'
+        '<spiffworkflow:property name="name.ru" value="Зарегистрировать ребёнка" />'
+        '<spiffworkflow:property name="formKey" value="test/register" />',
+    )
+    text = text.replace(
+        '<bpmn:laneSet id="LaneSet_test_intake">',
+        "<bpmn:extensionElements><spiffworkflow:properties>"
+        '<spiffworkflow:property name="name.kk" value="Сынақ қабылдау" />'
+        '<spiffworkflow:property name="name.ru" value="Тестовый приём" />'
+        "</spiffworkflow:properties></bpmn:extensionElements>\n"
+        '    <bpmn:laneSet id="LaneSet_test_intake">',
+    )
+    bpmn.write_text(text, encoding="utf-8")
+    deploy_dir(sessions, clock, named, "test_intake.bpmn")
+    aigul = signed_in("aigul")
+    response = aigul.post("/start/test_intake", {"business_key": "KST-9"})
+    task_page = response.headers["Location"]
+
+    inbox = _in(aigul, "ru", "/inbox")
+    assert "Зарегистрировать ребёнка" in inbox and "Тестовый приём" in inbox
+    assert "Register the child" not in inbox
+    assert "Тестовый приём" in _in(aigul, "ru", task_page)
+    inbox = _in(aigul, "kk", "/inbox")
+    assert "Баланы тіркеу" in inbox and "Сынақ қабылдау" in inbox
+    inbox = _in(aigul, "en", "/inbox")
+    assert "Register the child" in inbox and "Test intake" in inbox
+    assert "Сынақ қабылдау" in _in(aigul, "kk", "/start")
