@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import notifications
+from engine import notifications, procedures
 from engine.calendar import DEPARTMENT_TZ
 from engine.calendar_overrides import load_calendar
 from engine.clock import SYSTEM_CLOCK, Clock
@@ -139,11 +139,41 @@ def _local(moment: datetime) -> str:
     return moment.astimezone(DEPARTMENT_TZ).strftime("%d.%m.%Y %H:%M")
 
 
-def _task_text(task: HumanTask) -> str:
+# What a deadline notice says, Kazakh first, then Russian, as the Department's documents
+# are (a notification holds one text whatever its reader's language): title, then the
+# sentence about the task.
+_NOTICES = {
+    "reminder": ("Мерзімі жақындады", "Срок истекает"),
+    "due": ("Мерзімі келді", "Срок наступил"),
+    "escalation": ("Мерзімі өтті", "Просрочено"),
+}
+_NOT_DONE = ("Мерзім өтті, тапсырма орындалмады.", "Срок истёк, задача не выполнена.")
+
+
+def _task_names(session: Session, task: HumanTask) -> tuple[str, str]:
+    """The task's name in Kazakh and in Russian (its procedure's ``name.kk``/``name.ru``)."""
+    names = procedures.names(session)
+    return (
+        names.task(task.process_key, task.bpmn_id, "kk", task.name),
+        names.task(task.process_key, task.bpmn_id, "ru", task.name),
+    )
+
+
+def _notice(session: Session, task: HumanTask, kind: str) -> tuple[str, str]:
+    """The title and body of a deadline notice about ``task``."""
+    kk, ru = _task_names(session, task)
+    title_kk, title_ru = _NOTICES[kind]
     basis = f" ({task.deadline_basis})" if task.deadline_basis else ""
-    case = f", case {task.case_number}" if task.case_number else ""
     due = _local(task.due_at) if task.due_at else "-"
-    return f"«{task.name}»{case}: due {due} Asia/Qostanay{basis}."
+    case_kk = f", іс {task.case_number}" if task.case_number else ""
+    case_ru = f", дело {task.case_number}" if task.case_number else ""
+    body = (
+        f"«{kk}»{case_kk}: мерзімі {due}, Қостанай уақыты{basis}.\n"
+        f"«{ru}»{case_ru}: срок {due}, время Костаная{basis}."
+    )
+    if kind == "escalation":
+        body += f"\n{_NOT_DONE[0]} / {_NOT_DONE[1]}"
+    return f"{title_kk}: {kk} / {title_ru}: {ru}", body
 
 
 def _claim_task(session: Session, task_id: int, *conditions: Any) -> HumanTask | None:
@@ -192,12 +222,13 @@ def remind_due_soon(
     )
 
     def act(session: Session, task: HumanTask) -> None:
+        title, body = _notice(session, task, "reminder")
         notifications.notify(
             session,
             user_ids=notifications.task_recipients(session, task),
             kind="reminder",
-            title=f"Deadline approaching: {task.name}",
-            body=_task_text(task),
+            title=title,
+            body=body,
             now=now,
             task_id=task.id,
             instance_id=task.instance_id,
@@ -220,12 +251,13 @@ def mark_overdue(
     )
 
     def act(session: Session, task: HumanTask) -> None:
+        title, body = _notice(session, task, "due")
         notifications.notify(
             session,
             user_ids=notifications.task_recipients(session, task),
             kind="due",
-            title=f"Deadline reached: {task.name}",
-            body=_task_text(task),
+            title=title,
+            body=body,
             now=now,
             task_id=task.id,
             instance_id=task.instance_id,
@@ -253,12 +285,13 @@ def escalate_overdue(
 
     def act(session: Session, task: HumanTask) -> None:
         heads = notifications.role_holders(session, "head", None)
+        title, body = _notice(session, task, "escalation")
         notifications.notify(
             session,
             user_ids=heads,
             kind="escalation",
-            title=f"Overdue: {task.name}",
-            body=_task_text(task) + " The term has passed and the task is not done.",
+            title=title,
+            body=body,
             now=now,
             task_id=task.id,
             instance_id=task.instance_id,

@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from email import message_from_string
+from email.header import decode_header, make_header
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -214,6 +216,9 @@ def test_reminders_overdue_and_escalation_each_once(world, sessions, clock):
         note = s.scalars(select(Notification).where(Notification.kind == "escalation")).one()
         assert "Reg 15.2 (test rule)" in note.body
         assert "03.03.2026 23:59" in note.body  # shown in Kostanay time
+        assert "мерзімі 03.03.2026 23:59, Қостанай уақыты" in note.body
+        assert "срок 03.03.2026 23:59, время Костаная" in note.body
+        assert "Срок истёк, задача не выполнена." in note.body
     clock.advance(timedelta(days=1))
     assert scheduler.follow_deadlines(sessions, clock=clock, settings=settings) == {
         "reminded": 0,
@@ -292,7 +297,9 @@ def test_emails_go_through_smtp_once(world, sessions, clock, smtp_sink):
     assert scheduler.send_emails(sessions, clock=clock, settings=settings) == 0
     [(to, content)] = sink.messages
     assert to == ["head@example.kz"]
-    assert "Subject: Overdue:" in content
+    subject = str(make_header(decode_header(message_from_string(content)["Subject"])))
+    # Kazakh first, then Russian, with the task's names in each.
+    assert subject.startswith("Мерзімі өтті: ") and " / Просрочено: " in subject
     with unit_of_work(sessions) as s:
         statuses = sorted(s.scalars(select(Notification.email_status)).all())
     # Two specialists told the deadline passed have no address: in-app only.
