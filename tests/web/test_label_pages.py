@@ -13,11 +13,27 @@ from engine.models import ProcessVersion
 from tests.factories import ENGINE_DATA, deploy_dir
 
 
-def _in_russian(browser, page: str) -> str:
-    assert browser.post("/language", {"lang": "ru", "next": page}).status_code == 302
+def _in(browser, lang: str, page: str) -> str:
+    assert browser.post("/language", {"lang": lang, "next": page}).status_code == 302
     response = browser.get(page)
     assert response.status_code == 200, response.status_code
     return response.get_data(as_text=True)
+
+
+def _in_russian(browser, page: str) -> str:
+    return _in(browser, "ru", page)
+
+
+def _redeploy_test_intake(sessions, clock, tmp_path, *replacements: tuple[str, str]) -> None:
+    """Deploy a new version of the test process, its BPMN text edited by ``replacements``."""
+    folder = tmp_path / "engine"
+    shutil.copytree(ENGINE_DATA, folder)
+    bpmn = folder / "test_intake.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    for old, new in replacements:
+        text = text.replace(old, new)
+    bpmn.write_text(text, encoding="utf-8")
+    deploy_dir(sessions, clock, folder, "test_intake.bpmn")
 
 
 def _row(page: str, username: str) -> str:
@@ -40,22 +56,21 @@ def test_the_users_page_names_roles_districts_and_languages_in_russian(world, si
 def test_the_version_diff_names_element_kinds_and_fields_in_russian(
     world, signed_in, sessions, clock, tmp_path
 ):
-    changed = tmp_path / "engine"
-    shutil.copytree(ENGINE_DATA, changed)
-    bpmn = changed / "test_intake.bpmn"
-    text = bpmn.read_text(encoding="utf-8")
-    text = text.replace('name="Register the child"', 'name="Register the child and family"')
-    text = text.replace(
-        'value="test/legal"',
-        'value="test/legal" /><spiffworkflow:property name="clauses" value="15.2"',
+    _redeploy_test_intake(
+        sessions,
+        clock,
+        tmp_path,
+        ('name="Register the child"', 'name="Register the child and family"'),
+        (
+            'value="test/legal"',
+            'value="test/legal" /><spiffworkflow:property name="clauses" value="15.2"',
+        ),
+        (
+            "  </bpmn:process>",
+            '    <bpmn:textAnnotation id="note"><bpmn:text>Reg 15.2</bpmn:text>'
+            "</bpmn:textAnnotation>\n  </bpmn:process>",
+        ),
     )
-    text = text.replace(
-        "  </bpmn:process>",
-        '    <bpmn:textAnnotation id="note"><bpmn:text>Reg 15.2</bpmn:text></bpmn:textAnnotation>\n'
-        "  </bpmn:process>",
-    )
-    bpmn.write_text(text, encoding="utf-8")
-    deploy_dir(sessions, clock, changed, "test_intake.bpmn")
     with unit_of_work(sessions) as s:
         ids = dict(
             s.execute(
@@ -74,38 +89,30 @@ def test_the_version_diff_names_element_kinds_and_fields_in_russian(
     assert ">userTask<" not in page and ">textAnnotation<" not in page
 
 
-def _in(browser, lang: str, page: str) -> str:
-    assert browser.post("/language", {"lang": lang, "next": page}).status_code == 302
-    response = browser.get(page)
-    assert response.status_code == 200, response.status_code
-    return response.get_data(as_text=True)
-
-
 def test_procedures_and_tasks_are_named_in_the_readers_language(
     world, signed_in, sessions, clock, tmp_path
 ):
     # A new version of the test process names itself and its first task in Kazakh and
     # Russian; English readers keep the BPMN names.
-    named = tmp_path / "engine"
-    shutil.copytree(ENGINE_DATA, named)
-    bpmn = named / "test_intake.bpmn"
-    text = bpmn.read_text(encoding="utf-8")
-    text = text.replace(
-        '<spiffworkflow:property name="formKey" value="test/register" />',
-        '<spiffworkflow:property name="name.kk" value="Баланы тіркеу" />'
-        '<spiffworkflow:property name="name.ru" value="Зарегистрировать ребёнка" />'
-        '<spiffworkflow:property name="formKey" value="test/register" />',
+    _redeploy_test_intake(
+        sessions,
+        clock,
+        tmp_path,
+        (
+            '<spiffworkflow:property name="formKey" value="test/register" />',
+            '<spiffworkflow:property name="name.kk" value="Баланы тіркеу" />'
+            '<spiffworkflow:property name="name.ru" value="Зарегистрировать ребёнка" />'
+            '<spiffworkflow:property name="formKey" value="test/register" />',
+        ),
+        (
+            '<bpmn:laneSet id="LaneSet_test_intake">',
+            "<bpmn:extensionElements><spiffworkflow:properties>"
+            '<spiffworkflow:property name="name.kk" value="Сынақ қабылдау" />'
+            '<spiffworkflow:property name="name.ru" value="Тестовый приём" />'
+            "</spiffworkflow:properties></bpmn:extensionElements>\n"
+            '    <bpmn:laneSet id="LaneSet_test_intake">',
+        ),
     )
-    text = text.replace(
-        '<bpmn:laneSet id="LaneSet_test_intake">',
-        "<bpmn:extensionElements><spiffworkflow:properties>"
-        '<spiffworkflow:property name="name.kk" value="Сынақ қабылдау" />'
-        '<spiffworkflow:property name="name.ru" value="Тестовый приём" />'
-        "</spiffworkflow:properties></bpmn:extensionElements>\n"
-        '    <bpmn:laneSet id="LaneSet_test_intake">',
-    )
-    bpmn.write_text(text, encoding="utf-8")
-    deploy_dir(sessions, clock, named, "test_intake.bpmn")
     aigul = signed_in("aigul")
     response = aigul.post("/start/test_intake", {"business_key": "KST-9"})
     task_page = response.headers["Location"]
