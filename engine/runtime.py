@@ -4,10 +4,11 @@ Each public service in ``tasks.py`` and ``instances.py`` runs inside the caller'
 transaction and uses a ``Unit`` from here:
 
 1. ``Unit.open`` (or ``open_for_task``) reads the instance row, and for a task the case's
-   open inbox rows, with prebuilt SQLAlchemy Core statements (``SELECT … FOR UPDATE`` on
-   PostgreSQL); when the command needs it, ``load`` gives the workflow: the one a committed
-   command left in memory if the row's state is exactly what it saved, else restored
-   against the cached spec of its version;
+   open inbox rows (``SELECT … FOR UPDATE`` on PostgreSQL); these and the writes below are
+   SQLAlchemy Core statements compiled once per dialect and run on the driver's cursor
+   (engine/prepared.py); when the command needs it, ``load`` gives the workflow: the one a
+   committed command left in memory if the row's state is exactly what it saved, else
+   restored against the cached spec of its version;
 2. the command acts on the workflow (complete a task, deliver a message, …);
 3. ``Unit.save`` serializes the state, recomputes status, next timer and message
    subscriptions, brings ``human_task`` rows in line with the READY manual tasks and appends
