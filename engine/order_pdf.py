@@ -19,6 +19,7 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from engine.calendar import DEPARTMENT_TZ
 from engine.errors import EngineError
 from engine.order_templates import DOC_TYPES, preamble_line
 from engine.signing import DEPARTMENT_KK, DEPARTMENT_RU
@@ -96,12 +97,71 @@ def _fonts(pdf: FPDF) -> None:
         pdf.add_font(family, style=style, fname=str(path))
 
 
+@dataclass(frozen=True)
+class SignatureMark:
+    """What the visible mark of an electronic signature says under the signer's name.
+
+    The signature itself is the PAdES signature embedded in the file; the mark tells a
+    reader of a printed copy that the order was signed electronically, by whom, with which
+    certificate and when, and where to check it (an electronic document signed with an
+    electronic digital signature stands for a signed paper one: Law of the Republic of
+    Kazakhstan No. 370-II of 07.01.2003 "On electronic document and electronic digital
+    signature").
+    """
+
+    signer: str
+    certificate: str
+    signed_at: datetime
+    on_behalf_of: str | None = None
+
+
+_MARK_TEXT = {
+    "kk": (
+        "Электрондық цифрлық қолтаңбамен қол қойылды",
+        "Қол қойған",
+        "{signer} ({head} атынан)",
+        "Сертификат",
+        "Уақыты",
+        "Қостанай уақыты",
+        "Түпнұсқалығын тексеру: Qorgau, /verify («Қол қойылған бұйрықты тексеру»)",
+    ),
+    "ru": (
+        "Подписано электронной цифровой подписью",
+        "Подписал",
+        "{signer} (по поручению: {head})",
+        "Сертификат",
+        "Время",
+        "время Костаная",
+        "Проверка подлинности: Qorgau, /verify («Проверить подписанный приказ»)",
+    ),
+}
+
+
+def _signature_mark(pdf: FPDF, mark: SignatureMark, lang: str) -> None:
+    heading, who, behalf, cert, when, zone, check = _MARK_TEXT[lang]
+    signer = mark.signer
+    if mark.on_behalf_of:
+        signer = behalf.format(signer=signer, head=mark.on_behalf_of)
+    local = mark.signed_at.astimezone(DEPARTMENT_TZ).strftime("%d.%m.%Y %H:%M")
+    lines = [f"{who}: {signer}", f"{cert}: {mark.certificate}", f"{when}: {local} ({zone})", check]
+    pdf.ln(4)
+    left, top, width = pdf.l_margin + pdf.epw / 2, pdf.get_y(), pdf.epw / 2
+    pdf.set_x(left)
+    pdf.set_font("DejaVuSans", "", 7.5)
+    pdf.multi_cell(width, 4, heading.upper(), align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    for line in lines:
+        pdf.set_x(left)
+        pdf.multi_cell(width, 3.8, line, align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.rect(left - 1, top - 1, width + 1, pdf.get_y() - top + 2)
+
+
 def render_order(
     content: dict[str, Any],
     *,
     registration: Registration | None,
     signer_position: tuple[str, str],
     signer_name: str,
+    mark: SignatureMark | None = None,
 ) -> bytes:
     """Render the order; without ``registration`` it is a draft (no number, marked ЖОБА/ПРОЕКТ).
 
@@ -110,6 +170,8 @@ def render_order(
         registration: number and date assigned at signing.
         signer_position: (Kazakh, Russian) position of the signer.
         signer_name: the signer's name as in their certificate.
+        mark: the visible mark of the electronic signature about to be applied, printed
+            under the signer's name on both pages.
     """
     pdf = _Document(format="A4")
     pdf.set_margins(25, 18, 15)
@@ -160,6 +222,8 @@ def render_order(
         pdf.set_font("DejaVuSerif", "B", 11)
         pdf.cell(width, 7, position)
         pdf.cell(width, 7, signer_name, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        if mark is not None:
+            _signature_mark(pdf, mark, lang)
     return bytes(pdf.output())
 
 

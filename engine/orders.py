@@ -59,7 +59,7 @@ from engine.models.orders import (
     OrderStep,
     OrderTemplate,
 )
-from engine.order_pdf import Registration, parse_keywords, render_order
+from engine.order_pdf import Registration, SignatureMark, parse_keywords, render_order
 from engine.order_templates import as_text, ensure_registers, ensure_templates, fill
 from engine.order_templates import latest_template as _latest_template
 from engine.signing import SignatureCheck, Signer, check_signature
@@ -128,6 +128,11 @@ def _username(session: Session, user_id: int | None) -> str | None:
         return None
     user = session.get(User, user_id)
     return user.username if user else None
+
+
+def _full_name(session: Session, user_id: int) -> str | None:
+    user = session.get(User, user_id)
+    return user.full_name if user else None
 
 
 def _view(session: Session, row: Order) -> OrderView:
@@ -540,8 +545,18 @@ def sign_orders(
         reg = Registration(
             register, day.year, seq, format_number(pattern.pattern, seq=seq, year=day.year), day
         )
+        mark = SignatureMark(
+            signer=signer.subject,
+            certificate=signer.certificate,
+            signed_at=now,
+            on_behalf_of=_full_name(session, delegation.head_id) if delegation else None,
+        )
         pdf = render_order(
-            row.content, registration=reg, signer_position=position, signer_name=signer.subject
+            row.content,
+            registration=reg,
+            signer_position=position,
+            signer_name=signer.subject,
+            mark=mark,
         )
         signed = signer.sign_pdf(pdf, reason=f"№ {reg.number}", location="Қостанай / Костанай")
         row.year, row.seq, row.number, row.signed_on = reg.year, reg.seq, reg.number, day

@@ -90,6 +90,11 @@ class Signer(Protocol):
         """The signer's name as the certificate states it."""
         ...
 
+    @property
+    def certificate(self) -> str:
+        """The signing certificate as people cite it: serial number (hex) and issuer."""
+        ...
+
     def sign_pdf(self, pdf: bytes, *, reason: str, location: str) -> bytes:
         """Return ``pdf`` with an embedded PAdES signature."""
         ...
@@ -317,6 +322,9 @@ class KeySigner:
         self._holder = holder
         cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         self._subject = str(cn[0].value) if cn else holder
+        issuer = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+        issuer_name = str(issuer[0].value) if issuer else cert.issuer.rfc4514_string()
+        self._certificate = f"{cert.serial_number:X}, {issuer_name}"
         der = key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
@@ -335,6 +343,10 @@ class KeySigner:
     @property
     def subject(self) -> str:
         return self._subject
+
+    @property
+    def certificate(self) -> str:
+        return self._certificate
 
     def sign_pdf(self, pdf: bytes, *, reason: str, location: str) -> bytes:
         meta = signers.PdfSignatureMetadata(

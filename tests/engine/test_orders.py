@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine import delegations, instances, orders, signing
 from engine.db import unit_of_work
 from engine.errors import Forbidden, InvalidTransition, ValidationFailed
-from engine.models import AuditEvent
+from engine.models import AuditEvent, User
 from engine.order_pdf import Registration, render_order
 from engine.order_templates import TEMPLATES, fill
 from tests.orders_support import CHILD, OrderWorld
@@ -446,3 +446,46 @@ def test_garbage_and_unsigned_files_fail(world):
 def test_a_wrong_passphrase_opens_no_key(world):
     with pytest.raises(signing.KeyUnavailable):
         signing.open_signer("head", "wrong-passphrase", world.keys)
+
+
+def _pdf_text(pdf: bytes) -> str:
+    return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(BytesIO(pdf)).pages)
+
+
+def test_a_signed_order_carries_a_visible_mark_of_its_signature(world):
+    # Who signed, with which certificate, when (Kostanay time) and where to check: on the
+    # Kazakh and on the Russian page, for a reader of a printed copy.
+    order = world.to_queue()
+    world.sign([order.id])
+    text = _pdf_text(world.pdf(order.id))
+    certificate = world.signer("head").certificate
+    serial, issuer = certificate.split(", ", 1)
+    assert "ЭЛЕКТРОНДЫҚ ЦИФРЛЫҚ ҚОЛТАҢБАМЕН ҚОЛ ҚОЙЫЛДЫ" in text
+    assert "ПОДПИСАНО ЭЛЕКТРОННОЙ ЦИФРОВОЙ ПОДПИСЬЮ" in text
+    assert "Қол қойған: Әлия Нұрланқызы Сәрсенова" in text
+    assert "Подписал: Әлия Нұрланқызы Сәрсенова" in text
+    assert text.count(serial) == 2 and issuer in text
+    assert "02.03.2026 10:00 (Қостанай уақыты)" in text
+    assert "02.03.2026 10:00 (время Костаная)" in text
+    assert text.count("/verify") == 2
+    # The mark is inside the signed bytes: the order still verifies.
+    assert world.verify(world.pdf(order.id)).ok
+
+
+def test_a_deputys_mark_names_the_head_it_signed_for(world):
+    order = world.to_queue()
+    with unit_of_work(world.sessions) as s:
+        delegations.grant_delegation(
+            s,
+            actor=world.people["head"],
+            deputy="deputy",
+            starts_on=date(2026, 3, 2),
+            ends_on=date(2026, 3, 2),
+            now=world.clock.now(),
+        )
+        head = s.get(User, world.people["head"].user_id).full_name
+    world.sign([order.id], who="deputy")
+    text = _pdf_text(world.pdf(order.id))
+    assert f"Қол қойған: Сәкен Дәулетұлы Жүніс ({head} атынан)" in text
+    assert f"Подписал: Сәкен Дәулетұлы Жүніс (по поручению: {head})" in text
+    assert world.verify(world.pdf(order.id)).ok
