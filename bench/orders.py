@@ -10,7 +10,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 # The project root first: this folder's engine.py would otherwise shadow the engine package.
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
 
 from engine import signing  # noqa: E402
-from engine.order_pdf import Registration, render_order  # noqa: E402
+from engine.order_pdf import Registration, SignatureMark, render_order  # noqa: E402
 from engine.order_templates import TEMPLATES, fill  # noqa: E402
 
 CASE = {
@@ -52,8 +52,13 @@ def main(n: int) -> None:
     for seq in range(1, n + 1):
         reg = Registration("core", 2026, seq, str(seq), date(2026, 3, 2))
         t0 = time.perf_counter()
+        mark = SignatureMark(signer.subject, signer.certificate, datetime.now(UTC))
         pdf = render_order(
-            content, registration=reg, signer_position=("Басшы", "Руководитель"), signer_name="Ә"
+            content,
+            registration=reg,
+            signer_position=("Басшы", "Руководитель"),
+            signer_name=signer.subject,
+            mark=mark,
         )
         t1 = time.perf_counter()
         signed = signer.sign_pdf(pdf, reason=f"№ {seq}", location="Қостанай")
