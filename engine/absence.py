@@ -209,14 +209,17 @@ def acting_as(session: Session, *, actor: Actor, task_id: int, now: datetime) ->
     them, the deputy acting on their behalf."""
     from engine import tasks  # tasks imports runtime; keep this module importable alone
 
-    row = session.get(HumanTask, task_id)
-    own = tasks.allowed_actions(session, task_id=task_id, actor=actor) - {"assign"}
+    row = session.get(HumanTask, task_id, populate_existing=True)
+    if row is None:
+        raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+    # One read of the task serves every person asked about below.
+    own = tasks.actions_for(actor, row) - {"assign"}
     # A task the deputy took over is theirs, but they hold its role only as the deputy.
-    if own and (row is None or row.role is None or actor.has_role(row.role)):
+    if own and (row.role is None or actor.has_role(row.role)):
         return actor
     for principal in principals(session, deputy=actor, now=now):
-        if tasks.allowed_actions(session, task_id=task_id, actor=principal) - {"assign"}:
+        if tasks.actions_for(principal, row) - {"assign"}:
             return principal
-        if row is not None and row.assignee_id == absent_user_id(session, principal):
+        if row.assignee_id == absent_user_id(session, principal):
             return principal
     return actor

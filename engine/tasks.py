@@ -293,7 +293,8 @@ def _visible_row(session: Session, task_id: int, actor: Actor) -> HumanTask:
     return row
 
 
-def _actions_for(actor: Actor, row: HumanTask) -> frozenset[str]:
+def actions_for(actor: Actor, row: HumanTask) -> frozenset[str]:
+    """The actions ``actor`` may take now on the task ``row`` (see ``allowed_actions``)."""
     if row.status != "ready":
         return frozenset()
     actions = set()
@@ -362,7 +363,7 @@ def task_detail(session: Session, *, task_id: int, actor: Actor) -> TaskDetail:
     return TaskDetail(
         task=TaskView.of(row),
         form=_form_of(session, row, case),
-        actions=_actions_for(actor, row),
+        actions=actions_for(actor, row),
         revision=case.revision,
         business_key=case.business_key,
     )
@@ -381,7 +382,7 @@ def task_form(session: Session, *, task_id: int) -> dict[str, Any] | None:
 def allowed_actions(session: Session, *, task_id: int, actor: Actor) -> frozenset[str]:
     """The actions ``actor`` may take on the task now: a subset of claim, release, assign,
     complete."""
-    return _actions_for(actor, _task_row(session, task_id))
+    return actions_for(actor, _task_row(session, task_id))
 
 
 def inbox(
