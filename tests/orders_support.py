@@ -4,16 +4,18 @@ driven to the signing queue through the engine's services."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import definitions, orders, signing
+from engine import definitions, delegations, orders, signing
 from engine.clock import FixedClock
 from engine.config import BPMN_DIR, FORMS_DIR
 from engine.db import unit_of_work
 from engine.identity import SYSTEM, Actor, actor_for, create_user
+from engine.models import User
 from engine.orders import OrderView
 from tests.factories import make_people
 
@@ -103,6 +105,21 @@ class OrderWorld:
                 decision="approve",
                 clock=self.clock,
             )
+
+    def delegate(self, starts_on: date, ends_on: date) -> str:
+        """The head lets the deputy sign from ``starts_on`` to ``ends_on``; the head's name."""
+        with unit_of_work(self.sessions) as s:
+            delegations.grant_delegation(
+                s,
+                actor=self.people["head"],
+                deputy="deputy",
+                starts_on=starts_on,
+                ends_on=ends_on,
+                now=self.clock.now(),
+            )
+            head = s.get(User, self.people["head"].user_id)
+            assert head is not None
+            return head.full_name
 
     def sign(self, order_ids: list[int], who: str = "head") -> list[OrderView]:
         with unit_of_work(self.sessions) as s:

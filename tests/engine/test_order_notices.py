@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from engine import delegations, instances, notifications, order_notices, orders
+from engine import instances, notifications, order_notices, orders
 from engine.db import unit_of_work
 from engine.errors import Forbidden
 from engine.models import HumanTask, Notification, User
@@ -90,15 +90,7 @@ def test_a_batch_tells_each_author_of_each_order(world):
 
 def test_a_deputy_signing_for_the_head_is_named_with_the_head(world):
     order = world.to_queue()
-    with unit_of_work(world.sessions) as s:
-        delegations.grant_delegation(
-            s,
-            actor=world.people["head"],
-            deputy="deputy",
-            starts_on=date(2026, 3, 2),
-            ends_on=date(2026, 3, 6),
-            now=world.clock.now(),
-        )
+    world.delegate(date(2026, 3, 2), date(2026, 3, 6))
     world.sign([order.id], who="deputy")
     [(name, row)] = _rows(world)
     assert name == "aigul"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine import delegations, instances, orders, signing
 from engine.db import unit_of_work
 from engine.errors import Forbidden, InvalidTransition, ValidationFailed
-from engine.models import AuditEvent, User
+from engine.models import AuditEvent
 from engine.order_pdf import Registration, render_order
 from engine.order_templates import TEMPLATES, fill
 from tests.orders_support import CHILD, OrderWorld
@@ -474,16 +474,7 @@ def test_a_signed_order_carries_a_visible_mark_of_its_signature(world):
 
 def test_a_deputys_mark_names_the_head_it_signed_for(world):
     order = world.to_queue()
-    with unit_of_work(world.sessions) as s:
-        delegations.grant_delegation(
-            s,
-            actor=world.people["head"],
-            deputy="deputy",
-            starts_on=date(2026, 3, 2),
-            ends_on=date(2026, 3, 2),
-            now=world.clock.now(),
-        )
-        head = s.get(User, world.people["head"].user_id).full_name
+    head = world.delegate(date(2026, 3, 2), date(2026, 3, 2))
     world.sign([order.id], who="deputy")
     text = _pdf_text(world.pdf(order.id))
     assert f"Қол қойған: Сәкен Дәулетұлы Жүніс ({head} атынан)" in text
