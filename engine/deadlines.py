@@ -211,12 +211,11 @@ def deadline_for(
     if not key:
         return None
     versions = rules.get(key)
-    first = rule_on(versions, local_day(event)) or (
-        versions[0] if isinstance(versions, list) and versions else versions
-    )
-    if not isinstance(first, dict):
+    listed = versions if isinstance(versions, list) else [versions] if versions else []
+    if not listed:
         return None
-    start = term_start(str(first.get("counts_from") or "task"), event, case_started, data)
+    # Every version of a key counts from the same (parse_rules checks it).
+    start = term_start(str(listed[0].get("counts_from") or "task"), event, case_started, data)
     rule = rule_on(versions, local_day(start))
     if rule is None:
         return None

@@ -150,18 +150,11 @@ _NOTICES = {
 _NOT_DONE = ("Мерзім өтті, тапсырма орындалмады.", "Срок истёк, задача не выполнена.")
 
 
-def _task_names(session: Session, task: HumanTask) -> tuple[str, str]:
-    """The task's name in Kazakh and in Russian (its procedure's ``name.kk``/``name.ru``)."""
-    names = procedures.names(session)
-    return (
-        names.task(task.process_key, task.bpmn_id, "kk", task.name),
-        names.task(task.process_key, task.bpmn_id, "ru", task.name),
-    )
-
-
-def _notice(session: Session, task: HumanTask, kind: str) -> tuple[str, str]:
-    """The title and body of a deadline notice about ``task``."""
-    kk, ru = _task_names(session, task)
+def _notice(names: procedures.Names, task: HumanTask, kind: str) -> tuple[str, str]:
+    """The title and body of a deadline notice about ``task``, with the task's names in
+    Kazakh and Russian (its procedure's ``name.kk``/``name.ru``)."""
+    kk = names.task(task.process_key, task.bpmn_id, "kk", task.name)
+    ru = names.task(task.process_key, task.bpmn_id, "ru", task.name)
     title_kk, title_ru = _NOTICES[kind]
     basis = f" ({task.deadline_basis})" if task.deadline_basis else ""
     due = _local(task.due_at) if task.due_at else "-"
@@ -189,18 +182,22 @@ def _each_task(
     sessions: sessionmaker[Session],
     candidates: Any,
     conditions: tuple[Any, ...],
-    act: Callable[[Session, HumanTask], None],
+    act: Callable[[Session, HumanTask, procedures.Names], None],
     limit: int,
 ) -> list[int]:
     done: list[int] = []
     with unit_of_work(sessions) as session:
         ids = list(session.scalars(candidates.order_by(HumanTask.due_at).limit(limit)))
+        if not ids:
+            return done
+        # Read once for the batch: every notice names its task in Kazakh and Russian.
+        names = procedures.names(session)
     for task_id in ids:
         with unit_of_work(sessions) as session:
             task = _claim_task(session, task_id, *conditions)
             if task is None:
                 continue
-            act(session, task)
+            act(session, task, names)
         done.append(task_id)
     return done
 
@@ -221,8 +218,8 @@ def remind_due_soon(
         HumanTask.reminded_at.is_(None),
     )
 
-    def act(session: Session, task: HumanTask) -> None:
-        title, body = _notice(session, task, "reminder")
+    def act(session: Session, task: HumanTask, names: procedures.Names) -> None:
+        title, body = _notice(names, task, "reminder")
         notifications.notify(
             session,
             user_ids=notifications.task_recipients(session, task),
@@ -250,8 +247,8 @@ def mark_overdue(
         HumanTask.overdue_at.is_(None),
     )
 
-    def act(session: Session, task: HumanTask) -> None:
-        title, body = _notice(session, task, "due")
+    def act(session: Session, task: HumanTask, names: procedures.Names) -> None:
+        title, body = _notice(names, task, "due")
         notifications.notify(
             session,
             user_ids=notifications.task_recipients(session, task),
@@ -283,9 +280,9 @@ def escalate_overdue(
         HumanTask.escalated_at.is_(None),
     )
 
-    def act(session: Session, task: HumanTask) -> None:
+    def act(session: Session, task: HumanTask, names: procedures.Names) -> None:
         heads = notifications.role_holders(session, "head", None)
-        title, body = _notice(session, task, "escalation")
+        title, body = _notice(names, task, "escalation")
         notifications.notify(
             session,
             user_ids=heads,

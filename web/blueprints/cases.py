@@ -126,6 +126,7 @@ def _page(case_id: int, status: int = 200) -> Any:
             documents=documents.case_documents(db, case_id=case_id, actor=actor),
             comments=cases.case_comments(db, case_id=case_id, actor=actor),
             procedures=runs,
+            process_of={run.instance_id: run.process_key for run in runs},
             startable=procedures.startable(db, actor=actor),
             timeline=cases.case_timeline(db, case_id=case_id, actor=actor),
             person_roles=cases.PERSON_ROLES,
