@@ -10,9 +10,12 @@ adds: no imports, no class definitions, no calls to introspection builtins, no
 ``format``/``format_map`` (format strings walk attributes), and it routes ``+``, ``*``,
 ``**`` and ``<<`` through guards so the obvious memory bombs fail with a clear message.
 
-Compilation also decides whether an expression may be evaluated in the calling process
-(``in_process_safe``): only code that cannot loop, recurse or allocate beyond a small multiple
-of its inputs. Everything else runs in the worker pool, which has a time limit and a memory cap.
+Compilation also decides whether code may run in the calling process (``in_process_safe``):
+expressions and straight-line scripts (assignments and ``if``, no loops, comprehensions,
+lambdas or definitions) that call only functions bounded by their arguments. Such code is
+compiled a second time (``bounded``) with every call, operator and f-string result passed
+through a size check; see engine/sandbox/inprocess.py for the limits that make the calling
+process safe. Everything else runs in the worker pool, which has a time limit and a memory cap.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ MAX_IN_PROCESS_CHARS = 2_000
 
 # Binary operators whose result can be far larger than their operands; they are compiled into
 # calls to guards that check sizes first (helpers.guarded_add etc.).
+# The in-process size check wrapped around every value bounded code builds (inprocess.py).
+BOUND_GUARD = "_bound_"
+
 GUARDED_OPERATORS: dict[type[ast.operator], str] = {
     ast.Add: "_add_",
     ast.Mult: "_mul_",
@@ -89,7 +95,9 @@ FORBIDDEN_ATTRIBUTES = frozenset({"format", "format_map"})
 
 # Functions whose cost is bounded by the size of their arguments, so an expression calling only
 # these (and no loops, comprehensions or lambdas) cannot run away in the calling process.
-# Helpers listed here are bounded by construction (see helpers.py).
+# Helpers listed here are bounded by construction (see helpers.py); ``round`` is the guarded
+# one (round(5, -10**9) would compute ten to the billionth). Not here: ``sorted``, whose
+# comparisons of nested values cost far more than its arguments' size suggests.
 CHEAP_FUNCTIONS = frozenset(
     {
         "len",
@@ -103,7 +111,6 @@ CHEAP_FUNCTIONS = frozenset(
         "round",
         "any",
         "all",
-        "sorted",
         "isinstance",
         "date",
         "datetime",
@@ -179,10 +186,12 @@ _IN_PROCESS_NODES = (
     ast.keyword,
 )
 
-# ``%`` on a string is printf formatting: "%999999999d" % 1 allocates a gigabyte. The others
-# stay within a small multiple of their operands. ``*``, ``**`` and ``<<`` are excluded too.
+# ``%`` on a string is printf formatting: "%999999999d" % 1 allocates a gigabyte; ``**`` and
+# ``<<`` grow numbers exponentially. The others stay within a small multiple of their operands,
+# ``*`` because in-process code gets a guard that checks the product's size before building it.
 _IN_PROCESS_OPERATORS = (
     ast.Add,
+    ast.Mult,
     ast.Sub,
     ast.Div,
     ast.FloorDiv,
@@ -205,7 +214,10 @@ class CompiledCode:
         code: the restricted bytecode; run it only with the sandbox's globals.
         names_read: names the code loads: the variables worth sending to it.
         names_assigned: names the code binds or deletes at any level.
-        in_process_safe: True for expressions that cannot run away (see module docstring).
+        in_process_safe: True for code that may run in the calling process (see module
+            docstring).
+        bounded: when it may, the code compiled with the size check around every value it
+            builds; run it only through engine/sandbox/inprocess.py.
     """
 
     kind: str
@@ -214,6 +226,7 @@ class CompiledCode:
     names_read: frozenset[str]
     names_assigned: frozenset[str]
     in_process_safe: bool
+    bounded: types.CodeType | None = None
 
 
 class _QorgauPolicy(RestrictingNodeTransformer):
@@ -256,6 +269,27 @@ class _QorgauPolicy(RestrictingNodeTransformer):
         return call
 
 
+def _checked(node: ast.AST) -> ast.Call:
+    call = ast.Call(func=ast.Name(BOUND_GUARD, ast.Load()), args=[node], keywords=[])
+    ast.copy_location(call, node)
+    ast.copy_location(call.func, node)
+    return call
+
+
+class _InProcessPolicy(_QorgauPolicy):
+    """The same policy, with the value of every call, operator and f-string passed through
+    the in-process size check: nothing the code builds can exceed it unnoticed."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:  # noqa: N802
+        return _checked(super().visit_Call(node))
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:  # noqa: N802
+        return _checked(super().visit_BinOp(node))
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:  # noqa: N802
+        return _checked(self.node_contents_visit(node))
+
+
 def _node_bounded(node: ast.AST) -> bool:
     if not isinstance(node, _IN_PROCESS_NODES):
         return False
@@ -283,6 +317,26 @@ def _bounded(tree: ast.AST) -> bool:
     """Whether an expression is bounded in time and memory by its inputs (every node is)."""
     # Each node's check is local, so a flat walk does it without recursion.
     return all(_node_bounded(node) for node in ast.walk(tree))
+
+
+# Statements of a straight-line script: each runs at most once.
+_SCRIPT_STATEMENTS = (ast.Module, ast.Assign, ast.If, ast.Pass, ast.Store)
+
+
+def _script_node_bounded(node: ast.AST) -> bool:
+    if isinstance(node, ast.Assign):
+        # Plain names only: no item or attribute stores, no unpacking.
+        return all(isinstance(target, ast.Name) for target in node.targets)
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant)  # a string used as a comment
+    if isinstance(node, _SCRIPT_STATEMENTS):
+        return True
+    return not isinstance(node, ast.Expression) and _node_bounded(node)
+
+
+def _bounded_script(tree: ast.AST) -> bool:
+    """Whether a script is straight-line code over bounded expressions."""
+    return all(_script_node_bounded(node) for node in ast.walk(tree))
 
 
 def _names(tree: ast.AST) -> tuple[frozenset[str], frozenset[str]]:
@@ -343,10 +397,18 @@ def _compile(source: str, kind: str) -> CompiledCode:
         raise ScriptError(f"the {kind} cannot be parsed: {exc}", kind="syntax") from None
     names_read, names_assigned = _names(tree)
     in_process_safe = False
+    bounded = None
     compile_restricted = compile_restricted_eval if mode == "eval" else compile_restricted_exec
     try:
-        if kind == "expression" and len(text) <= MAX_IN_PROCESS_CHARS:
-            in_process_safe = _bounded(tree)
+        if len(text) <= MAX_IN_PROCESS_CHARS:
+            in_process_safe = _bounded(tree) if kind == "expression" else _bounded_script(tree)
+        if in_process_safe:
+            # The transformer rewrites the tree it is given: the second compile parses anew.
+            checked = compile_restricted(
+                ast.parse(text, filename, mode), filename, policy=_InProcessPolicy
+            )
+            bounded = checked.code if not checked.errors else None
+            in_process_safe = bounded is not None
         result = compile_restricted(tree, filename, policy=_QorgauPolicy)
     except RecursionError:
         # RestrictedPython's transformer recurses a few frames per nesting level, so about 200
@@ -362,6 +424,7 @@ def _compile(source: str, kind: str) -> CompiledCode:
         names_read=names_read,
         names_assigned=names_assigned,
         in_process_safe=in_process_safe,
+        bounded=bounded,
     )
 
 

@@ -15,6 +15,7 @@ wrap once more).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,16 +26,14 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.clock import Clock
 from engine.errors import ScriptError
+from engine.sandbox import inprocess
 from engine.sandbox.compiler import (
     EXPRESSION_FILENAME,
     CompiledCode,
     compile_expression,
     compile_script,
 )
-from engine.sandbox.helpers import SandboxLimitError, frozen_now, sandbox_globals
 from engine.sandbox.pool import SandboxPool, get_pool
-
-_MAX_MESSAGE = 500
 
 
 class SandboxTaskException(WorkflowTaskException):
@@ -79,7 +78,7 @@ def script_error_of(exc: BaseException | None) -> ScriptError | None:
 
 
 def evaluate_in_process(code: CompiledCode, variables: dict[str, Any], now: Any = None) -> object:
-    """Evaluate an in-process-safe expression here, with the sandbox's guards and helpers.
+    """Evaluate an in-process-safe expression here (engine/sandbox/inprocess.py).
 
     Args:
         code: a compiled expression whose ``in_process_safe`` is True.
@@ -90,31 +89,12 @@ def evaluate_in_process(code: CompiledCode, variables: dict[str, Any], now: Any 
         The expression's value.
 
     Raises:
-        ScriptError: kind "error" (or "memory" when a guard refused), with line 1.
+        NeedsPool: its inputs or a value it built passed the in-process limits.
+        ScriptError: kind "error" (or "memory" when a guard refused), with the line.
     """
     if not code.in_process_safe:
         raise ValueError("only in-process-safe expressions may be evaluated in-process")
-    namespace = sandbox_globals(variables)
-    with frozen_now(now):
-        try:
-            return eval(code.code, namespace)  # noqa: S307 - restricted bytecode, bounded
-        except SandboxLimitError as exc:
-            raise ScriptError(str(exc), line=1, kind="memory") from exc
-        except MemoryError as exc:
-            raise ScriptError("out of memory", line=1, kind="memory") from exc
-        except Exception as exc:
-            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise ScriptError(text[:_MAX_MESSAGE], line=_line(exc), kind="error") from exc
-
-
-def _line(exc: BaseException) -> int:
-    tb = exc.__traceback__
-    line = 1
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == EXPRESSION_FILENAME:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
+    return inprocess.evaluate(code, variables, now)
 
 
 def _variables(
@@ -175,7 +155,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         code = compile_expression(expression)
         variables = _variables(code, context, external_context)
         if code.in_process_safe:
-            return evaluate_in_process(code, variables, self._now())
+            with contextlib.suppress(inprocess.NeedsPool):
+                return inprocess.evaluate(code, variables, self._now())
         return self.pool().evaluate(code, variables, now=self._now())
 
     def execute(
@@ -184,7 +165,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         context: dict[str, Any],
         external_context: dict[str, Any] | None = None,
     ) -> bool:
-        """Run a script in the pool and apply what it changed to ``context`` (the task data).
+        """Run a script and apply what it changed to ``context`` (the task data): here when
+        it is straight-line code within the in-process limits, else in the pool.
 
         Assigned and mutated variables are replaced with their new values and deleted ones are
         removed. Names that came only from the external context are not copied into task data,
@@ -195,7 +177,13 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         """
         external = external_context or {}
         code = compile_script(script)
-        outcome = self.pool().execute(code, _variables(code, context, external), now=self._now())
+        variables = _variables(code, context, external)
+        outcome = None
+        if code.in_process_safe:
+            with contextlib.suppress(inprocess.NeedsPool):
+                outcome = inprocess.execute(code, variables, self._now())
+        if outcome is None:
+            outcome = self.pool().execute(code, variables, now=self._now())
         for name, value in outcome.changed.items():
             if name in external and name not in context:
                 continue

@@ -391,6 +391,21 @@ def guarded_inplacevar(op: str, target: object, value: object) -> object:
     return function(target, value)
 
 
+# round(x, n) with n far from zero computes 10 ** abs(n); no real rounding needs more digits.
+MAX_ROUND_DIGITS = 400
+
+
+def guarded_round(number: object, ndigits: object = None) -> object:
+    """``round()`` refusing a number of digits beyond ``MAX_ROUND_DIGITS`` either way."""
+    if ndigits is None:
+        return round(number)  # type: ignore[call-overload]
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
+        raise SandboxLimitError(
+            f"round() to {ndigits} digits; the limit is {MAX_ROUND_DIGITS} either way"
+        )
+    return round(number, ndigits)  # type: ignore[call-overload]
+
+
 def guarded_range(*args: int) -> range:
     """``range()`` refusing more than ``MAX_RANGE_ITEMS`` items."""
     result = range(*args)
@@ -454,7 +469,7 @@ _SAFE_BUILTINS: dict[str, object] = {
     "range": guarded_range,
     "repr": repr,
     "reversed": reversed,
-    "round": round,
+    "round": guarded_round,
     "set": set,
     "slice": slice,
     "sorted": sorted,

@@ -50,6 +50,7 @@ def pool():
         "f'{name} {age}'",
         "-a + b - c / d // 2",
         "  age >= 18\n",
+        "'a' * n",
     ],
 )
 def test_bounded_expressions_run_in_process(source):
@@ -59,7 +60,6 @@ def test_bounded_expressions_run_in_process(source):
 @pytest.mark.parametrize(
     "source",
     [
-        "'a' * n",
         "2 ** n",
         "1 << n",
         "'%999999999d' % 1",
@@ -76,14 +76,45 @@ def test_bounded_expressions_run_in_process(source):
         "(x := 1)",
         "x.get(1)(2)",
         " or ".join(["a"] * 500),
+        "sorted(items)",
     ],
 )
 def test_unbounded_expressions_go_to_the_pool(source):
     assert not compile_expression(source).in_process_safe
 
 
-def test_scripts_never_run_in_process():
-    assert not compile_script("x = 1").in_process_safe
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x = 1",
+        "score = value * 2 + 1\napproved = score > 5",
+        'if kind == "guardianship":\n    template = "a"\nelse:\n    template = "b"\n'
+        'subject = kind + ": " + name\n',
+        '"A note."\npass\n',
+    ],
+)
+def test_straight_line_scripts_run_in_process(source):
+    assert compile_script(source).in_process_safe
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "for i in items:\n    x = i\n",
+        "while x:\n    x = x - 1\n",
+        "x = [i for i in items]",
+        "def f():\n    return 1\n",
+        "items.append(1)",
+        "a[0] = 1",
+        "a, b = pair",
+        "x += 1",
+        "x = y ** 2",
+        "x = '%s' % y",
+        "x = 1\n" * 400,
+    ],
+)
+def test_other_scripts_go_to_the_pool(source):
+    assert not compile_script(source).in_process_safe
 
 
 def test_names_read_and_assigned():
@@ -298,7 +329,7 @@ def test_in_process_evaluation():
     assert caught.value.kind == "error"
     assert caught.value.message == "NameError: name 'missing' is not defined"
     with pytest.raises(ValueError):
-        evaluate_in_process(compile_expression("'a' * 3"), {})
+        evaluate_in_process(compile_expression("2 ** 3"), {})
 
 
 def test_environment_evaluate_and_execute(pool):
@@ -365,3 +396,99 @@ def test_closed_pool_refuses():
 def test_only_read_variables_are_sent(pool):
     # An unsendable value the code does not read is no obstacle: it never leaves the process.
     assert pool.evaluate(compile_expression("a * 2"), {"a": 2, "other": {1, 2}}) == 4
+
+
+# --- in-process running ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "data"),
+    [
+        ("score = value * 2 + 1\napproved = score > 5", {"value": 3}),
+        (
+            'if kind == "guardianship":\n    template = "g"\nelse:\n    template = "c"\n'
+            'subject = kind + ": " + name + f" ({len(name)})"\n',
+            {"kind": "custody", "name": "Айгерім"},
+        ),
+        (
+            "same = value\nparts = text.split()\nwhen = add_days(today(), 3)",
+            {"value": 1, "text": "a b", "unused": [1]},
+        ),
+        (
+            "pair = (a, b)\nkeys = list_of\nmoney = Decimal('1.50') + amount",
+            {"a": 1, "b": date(2025, 1, 1), "list_of": [1, {"k": "v"}], "amount": Decimal("2")},
+        ),
+        ("f = today\nhelper_gone = today", {"helper_gone": 1}),
+    ],
+)
+def test_in_process_scripts_change_what_the_pool_would(pool, script, data):
+    from engine.sandbox import inprocess
+
+    code = compile_script(script)
+    assert code.in_process_safe
+    moment = datetime(2025, 6, 1, 9, tzinfo=UTC)
+    here = inprocess.execute(code, dict(data), moment)
+    there = pool.execute(code, dict(data), now=moment)
+    assert here.deleted == there.deleted
+    # The pool leaves out a name assigned its own value again; both end with the same data.
+    assert {**data, **here.changed} == {**data, **there.changed}
+
+
+def test_in_process_results_are_copies():
+    from engine.sandbox import inprocess
+
+    data = {"items": [1, [2]]}
+    outcome = inprocess.execute(compile_script("same = items"), data)
+    assert outcome.changed["same"] == [1, [2]]
+    assert outcome.changed["same"] is not data["items"]
+    assert outcome.changed["same"][1] is not data["items"][1]
+
+
+def test_in_process_errors_match_the_pool(pool):
+    from engine.sandbox import inprocess
+
+    for script, data in [
+        ("x = 1\ny = missing + 1\n", {}),
+        ("k = d.keys()", {"d": {"a": 1}}),
+        ("x = 1\nif x:\n    y = 1 / 0\n", {}),
+        ("r = round(5, -1000)", {}),
+    ]:
+        code = compile_script(script)
+        with pytest.raises(ScriptError) as here:
+            inprocess.execute(code, data)
+        with pytest.raises(ScriptError) as there:
+            pool.execute(code, data)
+        assert (here.value.kind, here.value.line) == (there.value.kind, there.value.line)
+        assert here.value.message.split(":")[0] == there.value.message.split(":")[0]
+
+
+@pytest.mark.parametrize(
+    ("source", "data"),
+    [
+        ("text + 'x'", {"text": "a" * 5000}),  # the input is past the limit
+        ("text + text", {"text": "a" * 3000}),  # the sum would be
+        ("[text] * 5000", {"text": "a"}),  # checked before it is built
+        ("str(text.split())", {"text": "a " * 1000}),  # built, then found too long
+        ("value * value", {"value": 2**3000}),
+        ("int(Decimal('1e100000'))", {}),
+        ("f'{items}'", {"items": list(range(1000))}),
+        ("len(things)", {"things": {1, 2}}),  # not task data: the pool names the problem
+    ],
+)
+def test_past_the_limits_code_goes_to_the_pool(source, data):
+    from engine.sandbox import inprocess
+
+    code = compile_expression(source)
+    assert code.in_process_safe
+    with pytest.raises(inprocess.NeedsPool):
+        inprocess.evaluate(code, data)
+
+
+def test_environment_falls_back_to_the_pool(pool):
+    env = RestrictedEnvironment(pool=pool)
+    assert env.evaluate("len(str(text.split()))", {"text": "ab " * 1000}) == len(
+        str(("ab " * 1000).split())
+    )
+    data = {"text": "ab " * 1000}
+    env.execute("words = str(text.split())\nn = len(words)", data)
+    assert data["n"] == len(str(("ab " * 1000).split()))

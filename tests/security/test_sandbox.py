@@ -8,9 +8,11 @@ serving afterwards, and other threads are not held up while a runaway runs.
 
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from datetime import date
+from decimal import Decimal
 from xml.sax.saxutils import escape
 
 import pytest
@@ -420,3 +422,39 @@ def test_values_that_cannot_cross_are_named(pool):
         pool.execute(compile_script("n = len(things)"), {"things": {1, 2}})
     with pytest.raises(ScriptError, match="variable 'r'.*range"):
         pool.execute(compile_script("r = range(3)"), {})
+
+
+# --- the calling process ------------------------------------------------------------------------
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.slow
+def test_amplifying_condition_never_grows_the_calling_process(pool):
+    # Each str(x.split()) level makes its text about three times longer: twenty levels in a
+    # 260-character condition would take gigabytes. In-process code is size-checked value by
+    # value, so this one ends up in the pool, where the memory cap or the time limit stop it.
+    condition = "x"
+    for _ in range(20):
+        condition = f"str({condition}.split())"
+    assert compile_expression(condition).in_process_safe
+    environment = make_script_engine(pool=pool).environment
+    before = _peak_rss_mib()
+    error = _run_stopped(pool, lambda: environment.evaluate(condition, {"x": "a " * 300}))
+    assert error.kind in ("memory", "timeout")
+    assert _peak_rss_mib() - before < 100
+
+
+@pytest.mark.parametrize(
+    ("source", "data"),
+    [
+        ("round(n, digits) > 0", {"n": 5, "digits": -(10**8)}),
+        ("int(amount) > 0", {"amount": Decimal("1e100000000")}),
+    ],
+)
+def test_costly_builtins_refused_or_sent_to_the_pool(pool, source, data):
+    environment = make_script_engine(pool=pool).environment
+    error = _run_stopped(pool, lambda: environment.evaluate(source, data))
+    assert error.kind in ("memory", "timeout")
