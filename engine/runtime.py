@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, event, insert, or_, select, update
@@ -255,12 +256,24 @@ _SELECT_OPEN_AND_TASK = Prepared(
 _SELECT_OPEN = Prepared(
     select(TASKS).where(TASKS.c.instance_id == bindparam("instance_id"), TASKS.c.status == "ready")
 )
-# The revision check: a writer that lost the race updates nothing.
-_UPDATE_INSTANCE = Prepared(
-    update(INSTANCES)
-    .where(INSTANCES.c.id == bindparam("_id"), INSTANCES.c.revision == bindparam("_read"))
-    .values(revision=bindparam("_next"), **{c: bindparam(f"_{c}") for c in _INSTANCE_MUTABLE})
-)
+# Mutable columns with an index: SQLite rewrites the index entry of every column an UPDATE
+# sets, changed or not (two of the ~20 pages a step writes), so they are set only on change.
+_INSTANCE_INDEXED = ("process_version_id", "status", "next_timer_at")
+_INSTANCE_ALWAYS = tuple(c for c in _INSTANCE_MUTABLE if c not in _INSTANCE_INDEXED)
+
+
+@cache
+def _update_instance(changed: frozenset[str]) -> Prepared:
+    """The instance UPDATE setting the always-written columns and the ``changed`` indexed
+    ones, with the revision check: a writer that lost the race updates nothing."""
+    columns = _INSTANCE_ALWAYS + tuple(c for c in _INSTANCE_INDEXED if c in changed)
+    return Prepared(
+        update(INSTANCES)
+        .where(INSTANCES.c.id == bindparam("_id"), INSTANCES.c.revision == bindparam("_read"))
+        .values(revision=bindparam("_next"), **{c: bindparam(f"_{c}") for c in columns})
+    )
+
+
 _INSTANCE_COLUMNS = tuple(c.name for c in INSTANCES.columns if c.name != "id")
 _INSERT_INSTANCE = Prepared(insert(INSTANCES).returning(INSTANCES.c.id), _INSTANCE_COLUMNS)
 _UPDATE_TASK = Prepared(
@@ -307,9 +320,12 @@ class Unit:
     _new_tasks: list[Record] = field(default_factory=list)
     now: datetime = field(init=False)
     _calendar: WorkingCalendar | None = field(init=False, default=None)
+    # The indexed columns of the instance row as read (see _update_instance).
+    _indexed: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.now = self.clock.now()
+        self._indexed = {c: self.instance[c] for c in _INSTANCE_INDEXED}
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -512,7 +528,8 @@ class Unit:
         connection = self.session.connection()
         # The instance UPDATE carries the revision check and goes first: a writer that lost
         # the race stops here, before it writes anything else.
-        written = _UPDATE_INSTANCE.execute(
+        changed = frozenset(c for c in _INSTANCE_INDEXED if instance[c] != self._indexed[c])
+        written = _update_instance(changed).execute(
             connection,
             {
                 "_id": instance.id,
@@ -527,6 +544,7 @@ class Unit:
                 instance_id=instance.id,
             )
         instance.revision += 1
+        self._indexed = {c: instance[c] for c in _INSTANCE_INDEXED}
         self._forget_loaded(ProcessInstance, [instance.id])
         if wf is not None:
             WARM.keep_after_commit(self.session, self._warm_key(), instance.state_json, wf)
