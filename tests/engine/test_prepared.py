@@ -101,3 +101,25 @@ def test_expanding_parameters_are_refused(sessions):
     pairs = Prepared(select(EVENTS.c.id).where(tuple_(EVENTS.c.seq).in_([(1,)])))
     with unit_of_work(sessions) as session, pytest.raises(ValueError, match="expanding"):
         pairs.rows(session.connection(), {})
+
+
+def test_utc_datetimes_bind_to_sqlite_as_sqlalchemy_formats_them():
+    # UTCDateTime binds in one step on SQLite; the text must stay what SQLAlchemy's DATETIME
+    # writes, or stored values would stop comparing and sorting with older rows.
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from engine.models.base import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    zones = [UTC, timezone(timedelta(hours=5)), timezone(timedelta(hours=-3, minutes=-30))]
+    for year, micro, zone in [
+        (y, m, z) for y in (2, 999, 2026, 9998) for m in (0, 7, 999999) for z in zones
+    ]:
+        moment = datetime(year, 3, 1, 23, 59, 58, micro, tzinfo=zone)
+        assert ours(moment) == theirs(UTCDateTime().process_bind_param(moment, dialect))
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 1, 1))
