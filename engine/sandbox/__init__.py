@@ -2,7 +2,8 @@
 
 ``compiler`` compiles with RestrictedPython under our policy; ``helpers`` is everything the
 code can see; ``pool`` runs code in worker processes with a time limit and a memory cap;
-``environment`` plugs all of it into SpiffWorkflow.
+``inprocess`` runs straight-line code in the calling process, size-checked value by value,
+and hands it to the pool past its limits; ``environment`` plugs all of it into SpiffWorkflow.
 
 The SpiffWorkflow-facing names are imported on first use: worker processes import this
 package and have no use for SpiffWorkflow.
