@@ -36,19 +36,21 @@ from decimal import Decimal
 from typing import Any
 
 from engine.errors import ScriptError
-from engine.sandbox.compiler import (
-    BOUND_GUARD,
-    EXPRESSION_FILENAME,
-    SCRIPT_FILENAME,
-    CompiledCode,
-)
+from engine.sandbox.compiler import BOUND_GUARD, CompiledCode
 from engine.sandbox.helpers import (
     SANDBOX_BUILTINS,
     SandboxLimitError,
     frozen_now,
     sandbox_globals,
 )
-from engine.sandbox.pool import ScriptOutcome, WireError, from_wire, to_wire
+from engine.sandbox.pool import (
+    ScriptOutcome,
+    WireError,
+    _describe,
+    _error_line,
+    from_wire,
+    to_wire,
+)
 
 # Characters, items and digits, in all, of the values one run may read.
 MAX_INPUT_UNITS = 4096
@@ -56,7 +58,6 @@ MAX_INPUT_DEPTH = 32
 # Characters or items of any one value a run builds.
 MAX_ITEMS = 4096
 MAX_INT_BITS = 4096
-_MAX_MESSAGE = 500
 
 _SIZED = (str, bytes, list, tuple, dict, set, frozenset)
 _SCALARS = (bool, float, date, datetime, timedelta)
@@ -153,33 +154,22 @@ def _namespace(variables: dict[str, Any]) -> dict[str, Any]:
     return namespace
 
 
-def _line(exc: BaseException) -> int:
-    tb = exc.__traceback__
-    line = 1
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename in (EXPRESSION_FILENAME, SCRIPT_FILENAME):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
+def _sent(code: CompiledCode, variables: dict[str, Any]) -> dict[str, Any]:
+    """What the pool would be sent: only the names the code reads."""
+    return {
+        name: variables[name]
+        for name in code.names_read
+        if name in variables and not name.startswith("_")
+    }
 
 
 def _run(
     code: CompiledCode, variables: dict[str, Any], now: datetime | None
 ) -> tuple[dict[str, Any], object]:
-    """Run bounded code; its namespace afterwards and (for an expression) its value."""
+    """Run bounded code on the variables it reads (``_sent``); its namespace afterwards and
+    (for an expression) its value."""
     if code.bounded is None:
         raise ValueError("only in-process-safe code may run in-process")
-    # What the pool would be sent: only the names the code reads.
-    variables = {
-        name: variables[name]
-        for name in code.names_read
-        if name in variables and not name.startswith("_")
-    }
     if not small_enough(variables):
         raise NeedsPool
     namespace = _namespace(variables)
@@ -194,9 +184,9 @@ def _run(
             raise
         except (SandboxLimitError, MemoryError) as exc:
             message = str(exc) if isinstance(exc, SandboxLimitError) else "out of memory"
-            raise ScriptError(message, line=_line(exc), kind="memory") from exc
+            raise ScriptError(message, line=_error_line(exc) or 1, kind="memory") from exc
         except Exception as exc:
-            raise ScriptError(_describe(exc), line=_line(exc), kind="error") from exc
+            raise ScriptError(_describe(exc), line=_error_line(exc) or 1, kind="error") from exc
     return namespace, value
 
 
@@ -209,7 +199,7 @@ def evaluate(code: CompiledCode, variables: dict[str, Any], now: datetime | None
     """
     if code.kind != "expression":
         raise ValueError("evaluate takes an expression")
-    return _run(code, variables, now)[1]
+    return _run(code, _sent(code, variables), now)[1]
 
 
 def execute(
@@ -223,8 +213,8 @@ def execute(
     """
     if code.kind != "script":
         raise ValueError("execute takes a script")
+    variables = _sent(code, variables)
     namespace, _ = _run(code, variables, now)
-    variables = {name: variables[name] for name in code.names_read if name in variables}
     changed: dict[str, Any] = {}
     deleted = []
     for name in code.names_assigned:
