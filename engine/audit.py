@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
@@ -62,6 +63,16 @@ def _json_native(value: Any, depth: int) -> bool:
     return False
 
 
+# The hash's JSON form; json.dumps with these options would build an encoder every call.
+_HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@lru_cache(maxsize=64)
+def _stamp(at: datetime) -> str:
+    """An event's time as hashed (the events of one command share it)."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def event_hash(
     *,
     chain: str,
@@ -78,7 +89,7 @@ def event_hash(
     body = {
         "chain": chain,
         "seq": seq,
-        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "at": _stamp(at),
         "actor": actor,
         "on_behalf_of": on_behalf_of,
         "action": action,
@@ -87,8 +98,7 @@ def event_hash(
         "detail": detail,
         "prev_hash": prev_hash,
     }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_HASH_JSON.encode(body).encode("utf-8")).hexdigest()
 
 
 # The columns of one event row, as ``_build`` gives them.

@@ -465,10 +465,14 @@ def case_timeline(
     """What happened to the case, oldest first: its own events and its procedures' events,
     read from the audit log (never from task data)."""
     readable_case(session, case_id, actor)
-    procedures = select(ProcessInstance.id).where(ProcessInstance.case_id == case_id)
+    # The case's chain and its procedures' chains: each one range of the (chain, seq) key.
+    procedures = session.scalars(
+        select(ProcessInstance.id).where(ProcessInstance.case_id == case_id)
+    ).all()
+    chains = [case_chain(case_id), *(audit.instance_chain(i) for i in procedures)]
     rows = session.scalars(
         select(AuditEvent)
-        .where(or_(AuditEvent.chain == case_chain(case_id), AuditEvent.instance_id.in_(procedures)))
+        .where(AuditEvent.chain.in_(chains))
         .order_by(AuditEvent.at, AuditEvent.id)
         .limit(limit)
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import audit
 from engine.cases import readable_case
 from engine.errors import Forbidden, NotFound
 from engine.identity import Actor
@@ -94,7 +95,8 @@ def process_diagram(session: Session, *, instance_id: int, actor: Actor) -> Diag
     # The audit log also knows tasks whose rows were compacted away in long cases.
     for detail in session.scalars(
         select(AuditEvent.detail).where(
-            AuditEvent.instance_id == instance_id, AuditEvent.action == "task.completed"
+            AuditEvent.chain == audit.instance_chain(instance_id),
+            AuditEvent.action == "task.completed",
         )
     ):
         if isinstance(detail, dict) and detail.get("bpmn_id"):

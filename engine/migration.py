@@ -26,7 +26,7 @@ from engine import audit
 from engine.clock import SYSTEM_CLOCK, Clock
 from engine.errors import Forbidden, NotFound, ValidationFailed
 from engine.identity import Actor
-from engine.models import HumanTask, ProcessInstance, ProcessVersion
+from engine.models import TASK_IS_OPEN, HumanTask, ProcessInstance, ProcessVersion
 from engine.runtime import Unit, load_version, role_of, specs_of
 from engine.spiff import migration as spiff_migration
 from engine.spiff import workflow as spiff
@@ -255,9 +255,7 @@ def _retarget_inbox(session: Session, unit: Unit) -> None:
     """Open inbox rows take the target's form, role and deadline rule of their task."""
     infos = {t.guid: t for t in spiff.ready_manual_tasks(unit.workflow)}
     rows = session.scalars(
-        select(HumanTask).where(
-            HumanTask.instance_id == unit.instance.id, HumanTask.status == "ready"
-        )
+        select(HumanTask).where(HumanTask.instance_id == unit.instance.id, TASK_IS_OPEN)
     ).all()
     for row in rows:
         info = infos.get(row.task_guid)

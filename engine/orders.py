@@ -51,7 +51,7 @@ from engine.clock import SYSTEM_CLOCK, Clock
 from engine.delegations import signing_principal
 from engine.errors import FieldError, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from engine.identity import Actor
-from engine.models import HumanTask, User
+from engine.models import TASK_IS_OPEN, HumanTask, User
 from engine.models.orders import (
     Order,
     OrderCounter,
@@ -202,7 +202,7 @@ def _ready_task(session: Session, row: Order, bpmn_id: str) -> HumanTask:
         .where(
             HumanTask.instance_id == row.instance_id,
             HumanTask.bpmn_id == bpmn_id,
-            HumanTask.status == "ready",
+            TASK_IS_OPEN,
         )
         .execution_options(populate_existing=True)
     ).first()

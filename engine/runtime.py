@@ -39,6 +39,7 @@ from engine.deadlines import deadline_for
 from engine.errors import Conflict, InvalidTransition, NotFound
 from engine.identity import Actor
 from engine.models import (
+    TASK_IS_OPEN,
     AuditEvent,
     HumanTask,
     Incident,
@@ -250,11 +251,11 @@ _OF_TASK = Prepared(
 _SELECT_OPEN_AND_TASK = Prepared(
     select(TASKS).where(
         TASKS.c.instance_id == bindparam("instance_id"),
-        or_(TASKS.c.status == "ready", TASKS.c.id == bindparam("task_id")),
+        or_(TASK_IS_OPEN, TASKS.c.id == bindparam("task_id")),
     )
 )
 _SELECT_OPEN = Prepared(
-    select(TASKS).where(TASKS.c.instance_id == bindparam("instance_id"), TASKS.c.status == "ready")
+    select(TASKS).where(TASKS.c.instance_id == bindparam("instance_id"), TASK_IS_OPEN)
 )
 # Mutable columns with an index: SQLite rewrites the index entry of every column an UPDATE
 # sets, changed or not (two of the ~20 pages a step writes), so they are set only on change.
@@ -572,6 +573,8 @@ class Unit:
     def _forget_loaded(self, model: type, ids: Iterable[int]) -> None:
         """Expire ORM copies of rows just written with Core, so that a later read in this
         session sees the new values."""
+        if not self.session.identity_map:
+            return
         for row_id in ids:
             loaded = self.session.identity_map.get(identity_key(model, row_id))
             if loaded is not None:
@@ -733,7 +736,7 @@ def instance_view(session: Session, instance: ProcessInstance) -> InstanceView:
     version = load_version(session, instance.process_version_id)
     ready = session.scalars(
         select(HumanTask)
-        .where(HumanTask.instance_id == instance.id, HumanTask.status == "ready")
+        .where(HumanTask.instance_id == instance.id, TASK_IS_OPEN)
         .order_by(HumanTask.id)
     ).all()
     incident = _open_incident(session, instance.id) if instance.status == "error" else None

@@ -46,7 +46,7 @@ from engine.config import database_url
 from engine.db import is_postgres, make_engine, unit_of_work
 from engine.errors import Conflict
 from engine.instances import due_timer_instances, fire_timers
-from engine.models import HumanTask
+from engine.models import TASK_IS_OPEN, HumanTask
 
 log = logging.getLogger("qorgau.scheduler")
 
@@ -170,9 +170,7 @@ def _notice(names: procedures.Names, task: HumanTask, kind: str) -> tuple[str, s
 
 
 def _claim_task(session: Session, task_id: int, *conditions: Any) -> HumanTask | None:
-    stmt = select(HumanTask).where(
-        HumanTask.id == task_id, HumanTask.status == "ready", *conditions
-    )
+    stmt = select(HumanTask).where(HumanTask.id == task_id, TASK_IS_OPEN, *conditions)
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     return session.scalars(stmt).first()
@@ -232,7 +230,7 @@ def remind_due_soon(
         )
         task.reminded_at = now
 
-    candidates = select(HumanTask.id).where(HumanTask.status == "ready", *conditions)
+    candidates = select(HumanTask.id).where(TASK_IS_OPEN, *conditions)
     return _each_task(sessions, candidates, conditions, act, limit)
 
 
@@ -261,7 +259,7 @@ def mark_overdue(
         )
         task.overdue_at = now
 
-    candidates = select(HumanTask.id).where(HumanTask.status == "ready", *conditions)
+    candidates = select(HumanTask.id).where(TASK_IS_OPEN, *conditions)
     return _each_task(sessions, candidates, conditions, act, limit)
 
 
@@ -295,7 +293,7 @@ def escalate_overdue(
         )
         task.escalated_at = now
 
-    candidates = select(HumanTask.id).where(HumanTask.status == "ready", *conditions)
+    candidates = select(HumanTask.id).where(TASK_IS_OPEN, *conditions)
     return _each_task(sessions, candidates, conditions, act, limit)
 
 

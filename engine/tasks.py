@@ -37,7 +37,7 @@ from engine.errors import (
     ValidationFailed,
 )
 from engine.identity import Actor
-from engine.models import HumanTask, ProcessInstance, ProcessVersion, User
+from engine.models import TASK_IS_OPEN, HumanTask, ProcessInstance, ProcessVersion, User
 from engine.runtime import ACTIVE, Unit, load_version
 from engine.spiff import workflow as spiff
 from engine.views import InstanceView, TaskView
@@ -397,7 +397,7 @@ def inbox(
         offered &= or_(HumanTask.district_id.is_(None), HumanTask.district_id == actor.district_id)
     stmt = (
         select(HumanTask)
-        .where(HumanTask.status == "ready", or_(HumanTask.assignee_id == actor.user_id, offered))
+        .where(TASK_IS_OPEN, or_(HumanTask.assignee_id == actor.user_id, offered))
         .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
         .limit(limit)
     )

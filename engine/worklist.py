@@ -23,7 +23,7 @@ from engine import absence
 from engine.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from engine.identity import Actor
 from engine.iin import mask_iin
-from engine.models import HumanTask
+from engine.models import TASK_IS_OPEN, HumanTask
 from engine.models.workspace import SavedFilter, TaskDraft
 from engine.views import TaskView
 
@@ -78,11 +78,11 @@ class _Queue:
 
 
 def _queues(session: Session, actor: Actor, principals: list[Actor], scope: str) -> list[_Queue]:
-    ready = HumanTask.status == "ready"
+    ready = TASK_IS_OPEN
     if scope == "everyone":
         if not actor.is_lead:
             raise Forbidden(f"{actor.username} is not a lead and may not list every task")
-        return [_Queue(ready, None, (HumanTask.status,))]
+        return [_Queue(ready)]
     queues: list[_Queue] = []
     for who in [actor, *principals]:
         label = who.on_behalf_of
@@ -92,23 +92,18 @@ def _queues(session: Session, actor: Actor, principals: list[Actor], scope: str)
                 _Queue(
                     and_(ready, HumanTask.assignee_id == owner_id),
                     label,
-                    (HumanTask.assignee_id, HumanTask.status),
+                    (HumanTask.assignee_id,),
                 )
             )
         if scope in ("all", "queue"):
             for role in sorted(who.roles):
                 offered = and_(ready, HumanTask.assignee_id.is_(None), HumanTask.role == role)
                 if who.district_id is None:
-                    # Regional staff: every district, so the order starts at the district.
-                    queues.append(_Queue(offered, label, (HumanTask.status, HumanTask.role)))
+                    # Regional staff: every district, one range of the role's own index.
+                    queues.append(_Queue(offered, label, (HumanTask.role, HumanTask.assignee_id)))
                     continue
                 # Two ranges rather than an OR, so that each is one index range scan.
-                prefix = (
-                    HumanTask.status,
-                    HumanTask.role,
-                    HumanTask.district_id,
-                    HumanTask.assignee_id,
-                )
+                prefix = (HumanTask.role, HumanTask.district_id, HumanTask.assignee_id)
                 for district in (
                     HumanTask.district_id == who.district_id,
                     HumanTask.district_id.is_(None),
@@ -136,11 +131,7 @@ def _search(session: Session, text: str) -> ColumnElement[bool] | None:
                 for n in names
             ],
         )
-    ids = list(
-        session.scalars(
-            select(HumanTask.id).where(match, HumanTask.status == "ready").limit(MAX_MATCHES)
-        )
-    )
+    ids = list(session.scalars(select(HumanTask.id).where(match, TASK_IS_OPEN).limit(MAX_MATCHES)))
     return HumanTask.id.in_(ids) if ids else None
 
 

@@ -14,6 +14,7 @@ from engine.models import (
 from engine.models.base import Base, UTCDateTime
 from engine.models.calendar import CalendarOverride, Notification
 from engine.models.core import (
+    TASK_IS_OPEN,
     AuditEvent,
     Deployment,
     DeploymentFile,
@@ -42,6 +43,7 @@ __all__ = [
     "ProcessInstance",
     "ProcessVersion",
     "Role",
+    "TASK_IS_OPEN",
     "UTCDateTime",
     "User",
     "UserRole",

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -167,10 +168,6 @@ class HumanTask(Base):
     """The inbox: one row per manual task, kept in step with the workflow by every command."""
 
     __tablename__ = "human_task"
-    __table_args__ = (
-        Index("ix_human_task_queue", "status", "role", "district_id", "due_at"),
-        Index("ix_human_task_assignee", "assignee_id", "status", "due_at"),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
@@ -203,6 +200,15 @@ class HumanTask(Base):
     case_number: Mapped[str | None] = mapped_column(String(64), index=True)
     child_name: Mapped[str | None] = mapped_column(String(200))
     child_iin: Mapped[str | None] = mapped_column(String(12), index=True)
+
+
+# Open tasks are what the inbox and the deadline jobs read, and the indexes they walk hold
+# open rows only (engine/models/workspace.py). A query of open tasks says so with this
+# condition, whose value is written into the SQL as the indexes' own condition is: a planner
+# uses a partial index only for a query whose condition implies the index's, and neither
+# sees that through a bound parameter (PostgreSQL's generic plans cannot; SQLite can, but
+# then prepares the statement again on every run).
+TASK_IS_OPEN = HumanTask.status == literal_column("'ready'")
 
 
 class MessageSubscription(Base):
@@ -253,7 +259,9 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(64))
     on_behalf_of: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
-    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Set on the events of an instance's chain only, so ``chain`` (the unique key's first
+    # column) finds them: an index of its own would cost every step a page write.
+    instance_id: Mapped[int | None] = mapped_column(Integer)
     task_guid: Mapped[str | None] = mapped_column(String(36))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))

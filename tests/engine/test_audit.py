@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, update
@@ -105,3 +108,29 @@ def test_cli_exits_non_zero_on_a_bad_chain(history, sessions, db_url, monkeypatc
     bad = CliRunner().invoke(main, ["audit", "verify"])
     assert bad.exit_code == 1
     assert f"event {target.id}" in bad.output
+
+
+def test_the_hashed_form_of_an_event_never_changes():
+    """Stored chains are verified by hashing each event again, so the text hashed must keep
+    its exact form: keys sorted, no spaces, the time in UTC to the microsecond, non-ASCII
+    text as it is. Written out here rather than computed, so that a change to it fails."""
+    text = (
+        '{"action":"task.completed","actor":"aigul","at":"2026-01-05T04:30:00.000000+00:00",'
+        '"chain":"instance:7","detail":{"bpmn_id":"review","data":{"note":"Қазақша"}},'
+        '"instance_id":7,"on_behalf_of":null,"prev_hash":"' + audit.GENESIS + '","seq":3,'
+        '"task_guid":"g-1"}'
+    )
+    kostanay = timezone(timedelta(hours=5))
+    for _ in range(2):  # the second time through the cached time stamp
+        assert audit.event_hash(
+            chain="instance:7",
+            seq=3,
+            at=datetime(2026, 1, 5, 9, 30, tzinfo=kostanay),
+            actor="aigul",
+            on_behalf_of=None,
+            action="task.completed",
+            instance_id=7,
+            task_guid="g-1",
+            detail={"data": {"note": "Қазақша"}, "bpmn_id": "review"},
+            prev_hash=audit.GENESIS,
+        ) == hashlib.sha256(text.encode("utf-8")).hexdigest()
