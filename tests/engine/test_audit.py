@@ -122,15 +122,18 @@ def test_the_hashed_form_of_an_event_never_changes():
     )
     kostanay = timezone(timedelta(hours=5))
     for _ in range(2):  # the second time through the cached time stamp
-        assert audit.event_hash(
-            chain="instance:7",
-            seq=3,
-            at=datetime(2026, 1, 5, 9, 30, tzinfo=kostanay),
-            actor="aigul",
-            on_behalf_of=None,
-            action="task.completed",
-            instance_id=7,
-            task_guid="g-1",
-            detail={"data": {"note": "Қазақша"}, "bpmn_id": "review"},
-            prev_hash=audit.GENESIS,
-        ) == hashlib.sha256(text.encode("utf-8")).hexdigest()
+        assert (
+            audit.event_hash(
+                chain="instance:7",
+                seq=3,
+                at=datetime(2026, 1, 5, 9, 30, tzinfo=kostanay),
+                actor="aigul",
+                on_behalf_of=None,
+                action="task.completed",
+                instance_id=7,
+                task_guid="g-1",
+                detail={"data": {"note": "Қазақша"}, "bpmn_id": "review"},
+                prev_hash=audit.GENESIS,
+            )
+            == hashlib.sha256(text.encode("utf-8")).hexdigest()
+        )
