@@ -197,9 +197,10 @@ class HumanTask(Base):
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     # Copied from the case when the task is created, so that searching the inbox by case
     # number, child's name or IIN never loads a workflow (see runtime._case_fields).
-    case_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Searched through their own indexes (engine/models/workspace.py).
+    case_number: Mapped[str | None] = mapped_column(String(64))
     child_name: Mapped[str | None] = mapped_column(String(200))
-    child_iin: Mapped[str | None] = mapped_column(String(12), index=True)
+    child_iin: Mapped[str | None] = mapped_column(String(12))
 
 
 # Open tasks are what the inbox and the deadline jobs read, and the indexes they walk hold

@@ -108,5 +108,19 @@ _open_tasks(
 _open_tasks("ix_open_task_claimed", HumanTask.assignee_id, HumanTask.due_at, HumanTask.id)
 # Every open task (a lead's list; the deadline jobs' ranges of due dates).
 _open_tasks("ix_open_task_due", HumanTask.due_at, HumanTask.id)
-# Searching by the child's name (a prefix) is a range on this index.
-Index("ix_human_task_child_name", HumanTask.child_name)
+
+
+# The inbox search (engine/worklist.py): by case number, by IIN, by a prefix of the child's
+# name, each one range of its index. Tasks without the value (procedures that have no child
+# or no case number) are left out: nothing searches for an empty value, and a task that
+# does not enter an index costs no write to it.
+def _searched(column: Any) -> Index:
+    present = column.is_not(None)
+    return Index(
+        f"ix_human_task_{column.key}", column, sqlite_where=present, postgresql_where=present
+    )
+
+
+_searched(HumanTask.case_number)
+_searched(HumanTask.child_iin)
+_searched(HumanTask.child_name)

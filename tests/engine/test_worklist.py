@@ -300,6 +300,9 @@ def test_every_inbox_query_walks_an_index_in_order(sqlite_sessions, clock):
                 (world["erzhan"], worklist.InboxQuery(scope="mine")),
                 # Regional staff (no district): the role's queue across districts.
                 (world["maria"], worklist.InboxQuery(scope="queue")),
+                # Searches: by IIN, by case number or a name's prefix.
+                (world["erzhan"], worklist.InboxQuery(search="860517400016")),
+                (world["erzhan"], worklist.InboxQuery(search="Child1")),
             ):
                 page = worklist.search_inbox(s, actor=actor, now=clock.now(), query=query, limit=5)
                 worklist.search_inbox(
@@ -307,8 +310,22 @@ def test_every_inbox_query_walks_an_index_in_order(sqlite_sessions, clock):
                 )
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    scans = [st for st in statements if "ORDER BY" in st[0]]
+    # A search's queue pages walk only its matches (``id IN (…)``, at most MAX_MATCHES).
+    scans = [st for st in statements if "ORDER BY" in st[0] and "human_task.id IN" not in st[0]]
     assert len(scans) >= 8
+    searches = [st for st in statements if "ORDER BY" not in st[0] and "LIMIT" in st[0]]
+    assert len(searches) >= 2
+    with engine.connect() as conn:
+        for statement, parameters in searches:
+            plan = " | ".join(
+                row[-1]
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            )
+            print(plan)
+            for column in ("child_iin", "case_number", "child_name"):
+                if f"human_task.{column} " in statement:
+                    assert f"INDEX ix_human_task_{column} " in plan, (statement, plan)
+            assert "SCAN human_task" not in plan, (statement, plan)
     with engine.connect() as conn:
         for statement, parameters in scans:
             plan = " | ".join(
