@@ -276,6 +276,15 @@ def test_saved_filters_private_and_shared(world, sessions, clock):
             worklist.delete_filter(s, actor=world["erzhan"], filter_id=shared[0].id)
 
 
+def _plan(conn, statement, parameters):
+    """SQLite's query plan of a statement, its steps on one line."""
+    plan = " | ".join(
+        row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+    )
+    print(plan)
+    return plan
+
+
 def test_every_inbox_query_walks_an_index_in_order(sqlite_sessions, clock):
     """No page reads the whole table or sorts it: each query is one index range scan."""
     from sqlalchemy import event
@@ -317,22 +326,14 @@ def test_every_inbox_query_walks_an_index_in_order(sqlite_sessions, clock):
     assert len(searches) >= 2
     with engine.connect() as conn:
         for statement, parameters in searches:
-            plan = " | ".join(
-                row[-1]
-                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-            )
-            print(plan)
+            plan = _plan(conn, statement, parameters)
             for column in ("child_iin", "case_number", "child_name"):
                 if f"human_task.{column} " in statement:
                     assert f"INDEX ix_human_task_{column} " in plan, (statement, plan)
             assert "SCAN human_task" not in plan, (statement, plan)
     with engine.connect() as conn:
         for statement, parameters in scans:
-            plan = " | ".join(
-                row[-1]
-                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-            )
-            print(plan)
+            plan = _plan(conn, statement, parameters)
             assert "USING COVERING INDEX ix_open_task_" in plan, (statement, plan)
             assert "SCAN human_task" not in plan, (statement, plan)
             assert "TEMP B-TREE" not in plan, statement + " :: " + plan
